@@ -1,0 +1,165 @@
+"""AlbertConfig: the released `albert_config.json`, key for key.
+
+The field names are the JSON keys of google-research/albert, so a release
+config loads without translation and writes back unchanged. Defaults are the
+original constructor's (the xxlarge values); `vocab_size` has none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+# hidden_act values. "gelu" is the tanh approximation, as in the original
+# modeling.gelu (HF calls the same function "gelu_new"); "gelu_exact" is erf.
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_exact", "relu", "tanh", "swish")
+
+# Keys the released JSONs carry that the original modeling code never reads.
+# They are accepted only at the value that means "feature not used".
+LEGACY_KEYS = {
+    "net_structure_type": 0,
+    "gap_size": 0,
+    "num_memory_blocks": 0,
+    "down_scale_factor": 1,
+    "layers_to_keep": [],
+}
+
+_INT_FIELDS = (
+    "embedding_size",
+    "hidden_size",
+    "intermediate_size",
+    "max_position_embeddings",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "num_hidden_groups",
+    "inner_group_num",
+    "type_vocab_size",
+    "vocab_size",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlbertConfig:
+    """Architecture of an ALBERT model (one released `albert_config.json`).
+
+    Example:
+        config = AlbertConfig.from_json_file("albert_base/albert_config.json")
+        encoder = AlbertEncoder(config)
+    """
+
+    vocab_size: int
+    embedding_size: int = 128
+    hidden_size: int = 4096
+    num_hidden_layers: int = 12
+    num_hidden_groups: int = 1
+    num_attention_heads: int = 64
+    intermediate_size: int = 16384
+    inner_group_num: int = 1
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    # Legacy keys: carried by the released files, ignored by modeling.
+    net_structure_type: int = 0
+    gap_size: int = 0
+    num_memory_blocks: int = 0
+    down_scale_factor: int = 1
+    layers_to_keep: tuple = ()
+
+    def __post_init__(self):
+        # JSON gives lists; keep the dataclass hashable and comparable.
+        if isinstance(self.layers_to_keep, list):
+            object.__setattr__(self, "layers_to_keep", tuple(self.layers_to_keep))
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name}={value!r} must be an integer")
+            if value < 1:
+                raise ValueError(f"{name}={value} must be >= 1")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}={value} must be in [0, 1)")
+        if self.initializer_range <= 0:
+            raise ValueError(
+                f"initializer_range={self.initializer_range} must be > 0")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(
+                f"hidden_act={self.hidden_act!r} is not one of {ACTIVATIONS}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be divisible by "
+                f"num_attention_heads={self.num_attention_heads}")
+        if self.num_hidden_groups > self.num_hidden_layers:
+            raise ValueError(
+                f"num_hidden_groups={self.num_hidden_groups} must be <= "
+                f"num_hidden_layers={self.num_hidden_layers}")
+        for name, unused in LEGACY_KEYS.items():
+            value = getattr(self, name)
+            if (list(value) if name == "layers_to_keep" else value) != unused:
+                raise NotImplementedError(
+                    f"{name}={value!r} is not supported: the original modeling "
+                    f"code ignores this key, so only {unused!r} is meaningful")
+
+    @property
+    def attention_head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AlbertConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(
+                    f"unknown albert_config key {key!r}; expected one of "
+                    f"{sorted(known)}")
+        if "vocab_size" not in values:
+            raise ValueError("albert_config is missing the key 'vocab_size'")
+        return cls(**values)
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> "AlbertConfig":
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"albert_config file not found: {path}")
+        with open(path, encoding="utf-8") as f:
+            try:
+                values = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of config keys")
+        try:
+            return cls.from_dict(values)
+        except (ValueError, NotImplementedError) as e:
+            raise type(e)(f"{path}: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["layers_to_keep"] = list(self.layers_to_keep)
+        return values
+
+    def to_json_string(self) -> str:
+        # sort_keys and indent=2 as the original AlbertConfig.to_json_string.
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        """Writes atomically, so an existing file is never left half-written."""
+        path = os.fspath(path)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json_string())
+        os.replace(tmp, path)
+
+    def replace(self, **changes: Any) -> "AlbertConfig":
+        """A copy with some fields changed (e.g. dropout for fine-tuning)."""
+        return dataclasses.replace(self, **changes)
+
+    def without_dropout(self) -> "AlbertConfig":
+        """As the original's `is_training=False`: both dropouts forced to 0."""
+        return self.replace(hidden_dropout_prob=0.0,
+                            attention_probs_dropout_prob=0.0)

@@ -1,0 +1,241 @@
+"""ALBERT building blocks: embeddings and the post-LN transformer block.
+
+Dimension legend used in shape comments:
+  B = batch size, T = sequence length, V = vocab_size, E = embedding_size,
+  H = hidden_size, N = num_attention_heads, D = H / N (head size),
+  I = intermediate_size.
+
+Only `keras.ops` and `keras.layers` are used inside `call()`, so the same code
+runs on Keras's TensorFlow and JAX backends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from albert_tf.config import AlbertConfig
+
+# As the original's tf.contrib.layers.layer_norm; Keras's default is 1e-3.
+LAYER_NORM_EPSILON = 1e-12
+# As the original's attention mask: (1 - mask) * -10000 added to the logits.
+ATTENTION_MASK_ADDER = -10000.0
+
+
+def gelu_tanh(x):
+    """The original modeling.gelu: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def gelu_exact(x):
+    """The erf GELU (HF's "gelu"); not what the original ALBERT computes."""
+    return keras.activations.gelu(x, approximate=False)
+
+
+_ACTIVATIONS = {
+    "gelu": gelu_tanh,
+    "gelu_new": gelu_tanh,
+    "gelu_exact": gelu_exact,
+    "relu": keras.activations.relu,
+    "tanh": keras.activations.tanh,
+    "swish": keras.activations.silu,
+}
+
+
+def get_activation(hidden_act: str):
+    """Maps a config `hidden_act` to a function (see config.ACTIVATIONS)."""
+    try:
+        return _ACTIVATIONS[hidden_act]
+    except KeyError:
+        raise ValueError(
+            f"hidden_act={hidden_act!r} is not one of {sorted(_ACTIVATIONS)}"
+        ) from None
+
+
+def initializer(config: AlbertConfig) -> keras.initializers.Initializer:
+    """The original create_initializer: normal cut at 2 stddev."""
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def dense(units: int, config: AlbertConfig, name: str, dtype, activation=None,
+          use_bias: bool = True) -> keras.layers.Dense:
+    return keras.layers.Dense(
+        units, activation=activation, use_bias=use_bias,
+        kernel_initializer=initializer(config), name=name, dtype=dtype)
+
+
+def layer_norm(name: str, dtype) -> keras.layers.LayerNormalization:
+    return keras.layers.LayerNormalization(
+        axis=-1, epsilon=LAYER_NORM_EPSILON, name=name, dtype=dtype)
+
+
+def attention_mask_adder(input_mask):
+    """[B, T] int mask -> [B, 1, 1, T] float32 additive key mask."""
+    mask = ops.cast(input_mask, "float32")
+    return ((1.0 - mask) * ATTENTION_MASK_ADDER)[:, None, None, :]
+
+
+class ConfigLayer(keras.layers.Layer):
+    """A layer built from an AlbertConfig, serialised as its JSON dict."""
+
+    def __init__(self, config: AlbertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["config"] = AlbertConfig.from_dict(config["config"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertEmbeddings(ConfigLayer):
+    """word + token type + position (sliced to T), then LayerNorm and dropout.
+
+    All at width E: the E -> H projection lives in the encoder, as in the
+    original (`bert/encoder/embedding_hidden_mapping_in`).
+    """
+
+    def __init__(self, config: AlbertConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.layer_norm = layer_norm("layer_norm", self.dtype_policy)
+        self.dropout = keras.layers.Dropout(
+            config.hidden_dropout_prob, dtype=self.dtype_policy, name="dropout")
+
+    def build(self, input_shape=None):
+        c = self.config
+        init = initializer(c)
+        self.word_embeddings = self.add_weight(
+            shape=(c.vocab_size, c.embedding_size), initializer=init,
+            name="word_embeddings")
+        self.token_type_embeddings = self.add_weight(
+            shape=(c.type_vocab_size, c.embedding_size), initializer=init,
+            name="token_type_embeddings")
+        self.position_embeddings = self.add_weight(
+            shape=(c.max_position_embeddings, c.embedding_size),
+            initializer=init, name="position_embeddings")
+        self.layer_norm.build((None, None, c.embedding_size))
+
+    def call(self, input_ids, segment_ids, training=None):
+        seq_length = ops.shape(input_ids)[1]
+        # Same summation order as the original: word, += type, += position.
+        x = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, T, E]
+        x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)
+        x = x + self.position_embeddings[None, :seq_length, :]
+        x = self.layer_norm(x)
+        return self.dropout(x, training=training)
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertAttention(ConfigLayer):
+    """Multi-head self-attention, as the original `attention_1` scope."""
+
+    def __init__(self, config: AlbertConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        h, dtype = config.hidden_size, self.dtype_policy
+        self.query = dense(h, config, "query", dtype)
+        self.key = dense(h, config, "key", dtype)
+        self.value = dense(h, config, "value", dtype)
+        self.output_dense = dense(h, config, "output", dtype)
+        self.attention_dropout = keras.layers.Dropout(
+            config.attention_probs_dropout_prob, dtype=dtype,
+            name="attention_dropout")
+
+    def build(self, input_shape=None):
+        h = self.config.hidden_size
+        for layer in (self.query, self.key, self.value, self.output_dense):
+            layer.build((None, None, h))
+
+    def _split_heads(self, x):
+        c = self.config
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(
+            x, (batch, length, c.num_attention_heads, c.attention_head_size))
+        return ops.transpose(x, (0, 2, 1, 3))  # [B, N, T, D]
+
+    def call(self, x, mask_adder, training=None):
+        q = self._split_heads(self.query(x))  # [B, N, T, D]
+        k = self._split_heads(self.key(x))
+        v = self._split_heads(self.value(x))
+        # As the original: matmul, then scale; mask and softmax in float32.
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, T]
+        scores = ops.cast(scores, "float32")
+        scores = scores * (1.0 / math.sqrt(self.config.attention_head_size))
+        probs = ops.softmax(scores + mask_adder, axis=-1)
+        probs = ops.cast(probs, self.compute_dtype)
+        probs = self.attention_dropout(probs, training=training)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        context = ops.reshape(context, (batch, length, self.config.hidden_size))
+        return self.output_dense(context)  # [B, T, H]
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertTransformerBlock(ConfigLayer):
+    """One post-LN block, the original `attention_ffn_block`.
+
+    x1 = LN(x + dropout(attention(x))); out = LN_1(x1 + dropout(ffn(x1))).
+    """
+
+    def __init__(self, config: AlbertConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        dtype = self.dtype_policy
+        self.attention = AlbertAttention(config, name="attention", dtype=dtype)
+        self.attention_layer_norm = layer_norm("attention_layer_norm", dtype)
+        self.ffn_intermediate = dense(
+            config.intermediate_size, config, "ffn_intermediate", dtype,
+            activation=get_activation(config.hidden_act))
+        self.ffn_output = dense(config.hidden_size, config, "ffn_output", dtype)
+        self.ffn_layer_norm = layer_norm("ffn_layer_norm", dtype)
+        self.dropout = keras.layers.Dropout(
+            config.hidden_dropout_prob, dtype=dtype, name="dropout")
+
+    def build(self, input_shape=None):
+        h, i = self.config.hidden_size, self.config.intermediate_size
+        self.attention.build()
+        self.attention_layer_norm.build((None, None, h))
+        self.ffn_intermediate.build((None, None, h))
+        self.ffn_output.build((None, None, i))
+        self.ffn_layer_norm.build((None, None, h))
+
+    def call(self, x, mask_adder, training=None):
+        attention_output = self.attention(x, mask_adder, training=training)
+        attention_output = self.dropout(attention_output, training=training)
+        x = self.attention_layer_norm(x + attention_output)  # [B, T, H]
+        ffn_output = self.ffn_output(self.ffn_intermediate(x))  # [B, T, H]
+        ffn_output = self.dropout(ffn_output, training=training)
+        return self.ffn_layer_norm(x + ffn_output)
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertGroup(ConfigLayer):
+    """`inner_group_num` blocks with their own weights, applied in sequence.
+
+    One group is shared by every layer routed to it (cross-layer sharing).
+    """
+
+    def __init__(self, config: AlbertConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.inner_groups = [
+            AlbertTransformerBlock(config, name=f"inner_group_{j}",
+                                   dtype=self.dtype_policy)
+            for j in range(config.inner_group_num)
+        ]
+
+    def build(self, input_shape=None):
+        for block in self.inner_groups:
+            block.build()
+
+    def call(self, x, mask_adder, training=None):
+        """Returns the output of every inner block, the last one last."""
+        outputs = []
+        for block in self.inner_groups:
+            x = block(x, mask_adder, training=training)
+            outputs.append(x)
+        return outputs
