@@ -87,12 +87,11 @@ class AlbertEncoder(keras.Model):
         x = self.embeddings(input_ids, segment_ids, training=training)  # [B,T,E]
         if self.embedding_hidden_mapping_in is not None:
             x = self.embedding_hidden_mapping_in(x)  # [B, T, H]
-        mask_adder = layers.attention_mask_adder(input_mask)  # [B, 1, 1, T]
 
         encoder_outputs = []
         for layer_index in range(self.config.num_hidden_layers):
             group = self.layer_groups[group_index(layer_index, self.config)]
-            encoder_outputs += group(x, mask_adder, training=training)
+            encoder_outputs += group(x, input_mask, training=training)
             x = encoder_outputs[-1]
         pooled_output = self.pooler(x[:, 0, :])  # [B, H]
         return {

@@ -159,7 +159,7 @@ class AlbertAttention(ConfigLayer):
             x, (batch, length, c.num_attention_heads, c.attention_head_size))
         return ops.transpose(x, (0, 2, 1, 3))  # [B, N, T, D]
 
-    def call(self, x, mask_adder, training=None):
+    def call(self, x, input_mask, training=None):
         q = self._split_heads(self.query(x))  # [B, N, T, D]
         k = self._split_heads(self.key(x))
         v = self._split_heads(self.value(x))
@@ -167,7 +167,8 @@ class AlbertAttention(ConfigLayer):
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, T]
         scores = ops.cast(scores, "float32")
         scores = scores * (1.0 / math.sqrt(self.config.attention_head_size))
-        probs = ops.softmax(scores + mask_adder, axis=-1)
+        scores = scores + attention_mask_adder(input_mask)  # [B, N, T, T]
+        probs = ops.softmax(scores, axis=-1)
         probs = ops.cast(probs, self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
@@ -204,8 +205,8 @@ class AlbertTransformerBlock(ConfigLayer):
         self.ffn_output.build((None, None, i))
         self.ffn_layer_norm.build((None, None, h))
 
-    def call(self, x, mask_adder, training=None):
-        attention_output = self.attention(x, mask_adder, training=training)
+    def call(self, x, input_mask, training=None):
+        attention_output = self.attention(x, input_mask, training=training)
         attention_output = self.dropout(attention_output, training=training)
         x = self.attention_layer_norm(x + attention_output)  # [B, T, H]
         ffn_output = self.ffn_output(self.ffn_intermediate(x))  # [B, T, H]
@@ -232,10 +233,10 @@ class AlbertGroup(ConfigLayer):
         for block in self.inner_groups:
             block.build()
 
-    def call(self, x, mask_adder, training=None):
+    def call(self, x, input_mask, training=None):
         """Returns the output of every inner block, the last one last."""
         outputs = []
         for block in self.inner_groups:
-            x = block(x, mask_adder, training=training)
+            x = block(x, input_mask, training=training)
             outputs.append(x)
         return outputs
