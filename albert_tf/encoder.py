@@ -55,6 +55,10 @@ class AlbertEncoder(keras.Model):
             layers.AlbertGroup(config, name=f"group_{g}", dtype=dtype)
             for g in range(config.num_hidden_groups)
         ]
+        # tf.train.Checkpoint does not see into Keras's tracked lists: name
+        # each group as an attribute too, so object checkpoints include it.
+        for g, group in enumerate(self.layer_groups):
+            setattr(self, f"group_{g}", group)
         self.pooler = layers.dense(
             config.hidden_size, config, "pooler", dtype, activation="tanh")
         self.build()

@@ -228,6 +228,10 @@ class AlbertGroup(ConfigLayer):
                                    dtype=self.dtype_policy)
             for j in range(config.inner_group_num)
         ]
+        # tf.train.Checkpoint does not see into Keras's tracked lists: name
+        # each block as an attribute too, so object checkpoints include it.
+        for j, block in enumerate(self.inner_groups):
+            setattr(self, f"inner_group_{j}", block)
 
     def build(self, input_shape=None):
         for block in self.inner_groups:

@@ -234,3 +234,13 @@ def test_works_inside_a_jit_compiled_function():
 
     np.testing.assert_allclose(forward(inputs), model(inputs)["mlm_logits"],
                                atol=1e-5)
+
+
+def test_object_checkpoint_holds_every_variable(tmp_path):
+    model = AlbertPretrainer(helpers.tiny_config())
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    stored = [name for name, _ in tf.train.list_variables(prefix)
+              if name.endswith("VARIABLE_VALUE")]
+    assert len(stored) == len(model.weights)
+    assert any("group_1/inner_group_1/attention/query" in name
+               for name in stored)
