@@ -1,0 +1,1 @@
+"""Data: TFRecord feature schemas and pretraining-data creation."""
