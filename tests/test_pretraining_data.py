@@ -1,0 +1,332 @@
+"""Pretraining data: the original algorithm, reproducibility, bad input."""
+
+import collections
+import dataclasses
+import json
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_tf.data import features
+from albert_tf.data import pretraining_data as pd
+from albert_tf.data import pretraining_pipeline as pipeline
+from albert_tf.data import pretraining_run
+
+CLS, SEP, MASK = 2, 3, 4
+# Synthetic vocabulary: ids 0..V-1; random replacements draw from all.
+VOCAB = pd.VocabIds(cls_id=CLS, sep_id=SEP, mask_id=MASK,
+                    vocab_ids=tuple(range(5000)))
+
+
+def synthetic_documents(num_docs=12, seed=0):
+    """Every token id encodes (doc, segment, position): 1000*d+50*s+k+100.
+
+    All tokens are word starts, so masking never has to respect words.
+    """
+    rng = random.Random(seed)
+    docs = []
+    for d in range(num_docs):
+        num_segments = 1 if d % 5 == 0 else rng.randint(2, 8)
+        docs.append([[pd.pack_token(100 + 1000 * d + 50 * s + k, True)
+                      for k in range(rng.randint(2, 9))]
+                     for s in range(num_segments)])
+    return docs
+
+
+def decode(token_id):
+    t = token_id - 100
+    return t // 1000, (t % 1000) // 50
+
+
+def split_pair(ids):
+    first_sep = ids.index(SEP)
+    assert ids[0] == CLS and ids[-1] == SEP
+    return ids[1:first_sep], ids[first_sep + 1:-1]
+
+
+def make(docs, config, seed=0, stats=None):
+    rng, np_rng = random.Random(seed), np.random.RandomState(seed)
+    sampler = pd.NgramSampler(config.ngram, config.favor_shorter_ngram)
+    out = []
+    for i in range(len(docs)):
+        out += pd.create_instances_from_document(
+            docs, i, config, VOCAB, sampler, rng, np_rng, stats)
+    return out
+
+
+@pytest.mark.parametrize("random_next_sentence", [False, True])
+def test_sop_labels_by_reconstructing_a_and_b(random_next_sentence):
+    # Long enough that nothing is truncated (documents have <= 72 tokens).
+    config = pd.PretrainingConfig(max_seq_length=200, short_seq_prob=0.0,
+                                  masked_lm_prob=0.0,
+                                  random_next_sentence=random_next_sentence)
+    docs = synthetic_documents(30)
+    labels = collections.Counter()
+    for seed in range(20):
+        for inst in make(docs, config, seed):
+            a, b = split_pair(inst.input_ids)
+            assert inst.segment_ids == [0] * (len(a) + 2) + [1] * (len(b) + 1)
+            a_docs = {decode(t)[0] for t in a}
+            b_docs = {decode(t)[0] for t in b}
+            assert len(a_docs) == 1 and len(b_docs) == 1
+            a_seg = [decode(t)[1] for t in a]
+            b_seg = [decode(t)[1] for t in b]
+            if a_docs != b_docs:
+                kind = "random_document"
+                assert inst.is_random_next
+                if not random_next_sentence:  # Only one-segment chunks.
+                    assert len(set(a_seg)) == 1
+            elif max(a_seg) < min(b_seg):
+                kind = "in_order"
+                assert not inst.is_random_next
+                assert min(b_seg) == max(a_seg) + 1  # B continues A.
+            else:
+                kind = "swapped"
+                assert inst.is_random_next and not random_next_sentence
+                assert min(a_seg) == max(b_seg) + 1  # A and B swapped.
+            labels[kind] += 1
+    assert labels["random_document"] > 0 and labels["in_order"] > 0
+    if not random_next_sentence:
+        # Multi-segment chunks: swapped with probability 1/2.
+        pairs = labels["in_order"] + labels["swapped"]
+        assert labels["in_order"] / pairs == pytest.approx(0.5, abs=0.08)
+
+
+def test_truncate_seq_pair_trims_the_longer_side_from_both_ends():
+    rng = random.Random(0)
+    fronts = backs = 0
+    for _ in range(200):
+        a, b = list(range(30)), list(range(100, 110))
+        pd.truncate_seq_pair(a, b, 25, rng)
+        assert len(a) + len(b) == 25 and b == list(range(100, 110))
+        fronts += a[0] != 0
+        backs += a[-1] != 29
+    assert fronts > 150 and backs > 150
+
+
+def test_ngram_sampler_equals_numpy_choice_and_follows_one_over_n():
+    for favor_shorter in (True, False):
+        sampler = pd.NgramSampler(3, favor_shorter)
+        ours, ref = np.random.RandomState(7), np.random.RandomState(7)
+        draws = [sampler.draw(ours) for _ in range(20000)]
+        expected = [ref.choice(np.arange(1, 4), p=sampler.pvals)
+                    for _ in range(20000)]
+        assert draws == expected
+        p = np.array([6, 3, 2]) / 11
+        if not favor_shorter:
+            p = p[::-1]
+        freq = np.bincount(draws, minlength=4)[1:] / len(draws)
+        sigma = np.sqrt(p * (1 - p) / len(draws))
+        assert np.all(np.abs(freq - p) < 4 * sigma), freq
+
+
+def test_masking_budget_specials_and_80_10_10():
+    config = pd.PretrainingConfig(max_seq_length=128, short_seq_prob=0.1,
+                                  max_predictions_per_seq=7)
+    docs = synthetic_documents(40, seed=3)
+    stats = pd.Stats()
+    kinds = collections.Counter()
+    for seed in range(30):
+        for inst in make(docs, config, seed, stats):
+            ids, pos = inst.input_ids, inst.masked_lm_positions
+            n = len(ids)
+            expected = min(7, max(1, int(round(n * 0.15))))
+            assert len(pos) <= expected
+            assert pos == sorted(set(pos)) and all(0 <= p < n for p in pos)
+            for p, label in zip(pos, inst.masked_lm_ids):
+                assert label not in (CLS, SEP)
+                kinds["mask" if ids[p] == MASK else
+                      "keep" if ids[p] == label else "random"] += 1
+            original = list(ids)  # Random replacements may draw [SEP].
+            for p, label in zip(pos, inst.masked_lm_ids):
+                original[p] = label
+            specials = [i for i, t in enumerate(original) if t in (CLS, SEP)]
+            assert len(specials) == 3 and not set(specials) & set(pos)
+            assert all(inst.token_boundary[i] == 1 for i in specials)
+    total = sum(kinds.values())
+    assert total > 3000
+    for kind, p in (("mask", 0.8), ("keep", 0.1), ("random", 0.1)):
+        sigma = np.sqrt(p * (1 - p) / total)
+        assert abs(kinds[kind] / total - p) < 4 * sigma, kinds
+    assert stats.masked == total
+    assert stats.replaced_mask + stats.replaced_keep + stats.replaced_random \
+        == total
+
+
+def _words(tokens):
+    """The original's words: a non-start piece joins the previous word."""
+    words, ids = [], [t >> 1 for t in tokens]
+    for i, t in enumerate(tokens):
+        if ids[i] in (CLS, SEP):
+            continue
+        if words and not t & 1:
+            words[-1].append(i)
+        else:
+            words.append([i])
+    return words
+
+
+def _tokenized_docs(tiny_spm, block_bytes=1 << 20):
+    pipeline.init_worker(None, tiny_spm["model"], True)
+    options = pipeline.PipelineOptions(block_bytes=block_bytes)
+    blocks = pipeline.read_blocks([tiny_spm["corpus"]], options,
+                                  collections.Counter())
+    docs = []
+    for item in enumerate(blocks):
+        docs += pipeline.tokenize_block(item)[0]
+    return docs
+
+
+def _partial_words(tiny_spm, whole_word):
+    docs = [pipeline._unpack(d) for d in _tokenized_docs(tiny_spm)]
+    config = pd.PretrainingConfig(max_seq_length=64, short_seq_prob=0.0,
+                                  max_predictions_per_seq=12,
+                                  do_whole_word_mask=whole_word)
+    partial = multi_piece = 0
+    for seed in range(3):
+        rng, np_rng = random.Random(seed), np.random.RandomState(seed)
+        sampler = pd.NgramSampler(3, True)
+        for i in range(len(docs)):
+            for inst in pd.create_instances_from_document(
+                    docs, i, config, VOCAB, sampler, rng, np_rng):
+                # Rebuild packed input tokens: labels restore masked ids.
+                ids = list(inst.input_ids)
+                for p, label in zip(inst.masked_lm_positions,
+                                    inst.masked_lm_ids):
+                    ids[p] = label
+                starts = [inst.token_boundary[i] for i in range(len(ids))]
+                tokens = [t << 1 | s for t, s in zip(ids, starts)]
+                masked = set(inst.masked_lm_positions)
+                for word in _words(tokens):
+                    multi_piece += len(word) > 1
+                    hit = len(masked.intersection(word))
+                    partial += 0 < hit < len(word)
+    assert multi_piece > 100  # The fixture has many multi-piece words.
+    return partial
+
+
+def test_whole_word_masking_never_masks_part_of_a_word(tiny_spm):
+    assert _partial_words(tiny_spm, whole_word=True) == 0
+    # The check can fail: per-piece masking does split words.
+    assert _partial_words(tiny_spm, whole_word=False) > 0
+
+
+def test_word_start_rule_matches_original_quirks():
+    assert pd.is_start_piece_sp("▁the") and pd.is_start_piece_sp("<unk>")
+    assert not pd.is_start_piece_sp("ing") and not pd.is_start_piece_sp("S")
+    assert pd.is_start_piece_sp(",") and pd.is_start_piece_sp("9")
+    assert pd.is_start_piece_sp("é") and pd.is_start_piece_sp("€")
+    assert pd.is_start_piece_sp("'s")  # "'" is missing from the set.
+    assert not pd.is_start_piece_sp("a.b")
+    assert pd.is_start_piece_bert("un") and not pd.is_start_piece_bert("##a")
+
+
+def test_block_boundaries_do_not_change_documents(tiny_spm):
+    big = _tokenized_docs(tiny_spm)
+    small = _tokenized_docs(tiny_spm, block_bytes=200)
+    assert len(big) == len(small) == 40
+    for (t1, l1), (t2, l2) in zip(big, small):
+        assert np.array_equal(t1, t2) and np.array_equal(l1, l2)
+
+
+def test_encode_example_parses_like_tf_train_example():
+    values = {"input_ids": [0, 1, 127, 128, 29999, 40000, 2**40],
+              "input_mask": [], "masked_lm_weights": [1.0, 0.5, 0.0],
+              "next_sentence_labels": [1]}
+    ours = tf.train.Example.FromString(
+        features.encode_example(features.PRETRAINING, values))
+    ref = tf.train.Example()
+    for name in ("input_ids", "input_mask", "next_sentence_labels"):
+        ref.features.feature[name].int64_list.value.extend(values[name])
+    ref.features.feature["masked_lm_weights"].float_list.value.extend(
+        values["masked_lm_weights"])
+    assert ours == ref
+
+
+def _run(tiny_spm, out_dir, seed=12345, workers=1, **kwargs):
+    out = f"{out_dir}/a.tfrecord,{out_dir}/b.tfrecord"
+    input_file = kwargs.pop("input_file", tiny_spm["corpus"])
+    config = pd.PretrainingConfig(max_seq_length=48,
+                                  max_predictions_per_seq=6)
+    options = pipeline.PipelineOptions(num_workers=workers, unit_tokens=300,
+                                       shuffle_buffer_docs=7,
+                                       reservoir_docs=5,
+                                       output_shuffle_buffer=50)
+    settings = dict(vocab_file=None, spm_model_file=tiny_spm["model"],
+                    do_lower_case=True, config=config, random_seed=seed,
+                    dupe_factor=2, options=options,
+                    stats_file=f"{out_dir}/stats.json")
+    settings.update(kwargs)
+    summary = pretraining_run.run(input_file, out, **settings)
+    data = [open(p, "rb").read() for p in out.split(",")]
+    return data, summary
+
+
+def test_same_seed_same_bytes_and_workers_do_not_matter(tiny_spm, tmp_path):
+    (tmp_path / "1").mkdir(), (tmp_path / "2").mkdir()
+    (tmp_path / "3").mkdir(), (tmp_path / "w").mkdir()
+    first, summary = _run(tiny_spm, tmp_path / "1")
+    again, _ = _run(tiny_spm, tmp_path / "2")
+    other, _ = _run(tiny_spm, tmp_path / "3", seed=1)
+    parallel, _ = _run(tiny_spm, tmp_path / "w", workers=2)
+    assert first == again and first == parallel
+    assert first != other
+    stats = json.loads((tmp_path / "1" / "stats.json").read_text())
+    assert stats == json.loads(json.dumps(summary))
+    assert stats["documents"] == 40
+    # Every record parses with the original schema and is consistent.
+    spec = features.to_tf_spec(features.PRETRAINING, L=48, P=6)
+    count = 0
+    for path in (tmp_path / "w" / "a.tfrecord", tmp_path / "w" / "b.tfrecord"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            ex = {k: v.numpy() for k, v in
+                  tf.io.parse_single_example(record, spec).items()}
+            n = int(ex["input_mask"].sum())
+            assert np.all(ex["input_mask"][:n] == 1)
+            assert np.all(ex["input_ids"][n:] == 0)
+            m = int(ex["masked_lm_weights"].sum())
+            assert np.all(ex["masked_lm_positions"][:m] < n)
+            assert ex["next_sentence_labels"][0] in (0, 1)
+            count += 1
+    assert count == stats["instances"] > 100
+    assert sum(stats["ngram_histogram"].values()) > 0
+    assert stats["sop"]["label_0"] + stats["sop"]["label_1"] == count
+
+
+def test_glob_without_matches_is_a_clear_error(tiny_spm, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        _run(tiny_spm, tmp_path, input_file=str(tmp_path / "nothing-here*"))
+
+
+def test_empty_corpus_is_a_clear_error(tiny_spm, tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n  \n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty corpus"):
+        _run(tiny_spm, tmp_path, input_file=str(path))
+
+
+def test_empty_documents_are_skipped_and_counted(tiny_spm, tmp_path):
+    path = tmp_path / "gaps.txt"
+    # Documents: [a, b], [], [] (a whitespace-only line also separates),
+    # [c, d, e].
+    path.write_text("ka ri to.\nne mu.\n\n\n \t\nsa lo.\npe di.\nga bu.\n",
+                    encoding="utf-8")
+    _, summary = _run(tiny_spm, tmp_path, input_file=str(path))
+    assert summary["documents"] == 2
+    assert summary["empty_documents_skipped"] == 2
+
+
+def test_invalid_utf8_names_file_and_line_or_is_replaced(tiny_spm,
+                                                         tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"ka ri to.\nne \xff\xfe mu.\n\nsa lo.\npe di.\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:2: invalid UTF-8"):
+        _run(tiny_spm, tmp_path, input_file=str(path))
+    options = dataclasses.replace(pipeline.PipelineOptions(),
+                                  invalid_utf8="replace", unit_tokens=300)
+    _, summary = _run(tiny_spm, tmp_path, input_file=str(path),
+                      options=options)
+    assert summary["invalid_utf8_lines"] == 1
+    assert summary["documents"] == 2
