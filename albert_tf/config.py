@@ -26,6 +26,13 @@ LEGACY_KEYS = {
     "layers_to_keep": [],
 }
 
+# HF transformers' names for the same functions (its "gelu" is erf).
+_ACT_TO_HF = {"gelu": "gelu_new", "gelu_new": "gelu_new", "gelu_exact": "gelu",
+              "relu": "relu", "tanh": "tanh", "swish": "silu"}
+_HF_TO_ACT = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu",
+              "gelu": "gelu_exact", "relu": "relu", "tanh": "tanh",
+              "silu": "swish", "swish": "swish"}
+
 _INT_FIELDS = (
     "embedding_size",
     "hidden_size",
@@ -154,6 +161,45 @@ class AlbertConfig:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(self.to_json_string())
         os.replace(tmp, path)
+
+    @classmethod
+    def from_hf_config(cls, values: dict[str, Any]) -> "AlbertConfig":
+        """From a transformers `config.json`, keeping HF's activation.
+
+        HF's "gelu" is the exact erf GELU and "gelu_new" the tanh form (the
+        original's "gelu"), so both are renamed to keep the numbers HF
+        computes.
+        """
+        act = values.get("hidden_act", "gelu_new")
+        if act not in _HF_TO_ACT:
+            raise ValueError(f"HF hidden_act={act!r} is not supported; "
+                             f"expected one of {sorted(_HF_TO_ACT)}")
+        eps = values.get("layer_norm_eps", 1e-12)
+        if eps != 1e-12:
+            raise NotImplementedError(
+                f"HF layer_norm_eps={eps}: albert_tf uses the original's "
+                f"1e-12 everywhere")
+        position = values.get("position_embedding_type", "absolute")
+        if position != "absolute":
+            raise NotImplementedError(
+                f"HF position_embedding_type={position!r}: only 'absolute' "
+                f"exists in the original")
+        fields = ({f.name for f in dataclasses.fields(cls)} - set(LEGACY_KEYS)
+                  - {"hidden_act"})
+        return cls(**{k: v for k, v in values.items() if k in fields},
+                   hidden_act=_HF_TO_ACT[act])
+
+    def to_hf_config(self, architecture: str = "AlbertModel"
+                     ) -> dict[str, Any]:
+        """A transformers `config.json` dict computing the same function."""
+        values = {k: v for k, v in self.to_dict().items()
+                  if k not in LEGACY_KEYS}
+        values.update(
+            hidden_act=_ACT_TO_HF[self.hidden_act], layer_norm_eps=1e-12,
+            position_embedding_type="absolute", model_type="albert",
+            architectures=[architecture], pad_token_id=0, bos_token_id=2,
+            eos_token_id=3)
+        return values
 
     def replace(self, **changes: Any) -> "AlbertConfig":
         """A copy with some fields changed (e.g. dropout for fine-tuning)."""
