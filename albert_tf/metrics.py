@@ -122,7 +122,8 @@ def average_ranks(values) -> np.ndarray:
     order = np.argsort(values, kind="mergesort")
     sorted_values = values[order]
     # Start index of each run of equal values in sorted order.
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    changed = sorted_values[1:] != sorted_values[:-1]
+    starts = np.flatnonzero(np.r_[True, changed])
     ends = np.r_[starts[1:], values.shape[0]]
     run_ranks = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
     ranks = np.empty(values.shape[0], np.float64)
@@ -143,7 +144,7 @@ def spearman(predictions, labels, weights=None) -> float:
 
 
 def mean_squared_error(predictions, labels, weights=None) -> float:
-    """Weighted mean of (prediction - label)^2 (tf.metrics.mean_squared_error)."""
+    """Weighted mean of (prediction - label)^2, as tf.metrics' MSE."""
     x, y = _flat(predictions, labels)
     return weighted_mean((x.astype(np.float64) - y) ** 2, weights)
 

@@ -1,0 +1,462 @@
+"""GLUE processors, feature conversion, TFRecord cache and tf.data input.
+
+TSVs are written here in GLUE's exact column layouts (header rows, MNLI's
+many columns, test files without labels); nothing reads ../shared.
+"""
+
+import os
+import pathlib
+
+from absl import flags
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_tf.data import glue
+from albert_tf.tokenization import FullTokenizer
+
+T = "\t"
+_MNLI_HEAD = ("index promptID pairID genre sentence1_binary_parse "
+              "sentence2_binary_parse sentence1_parse sentence2_parse "
+              "sentence1 sentence2").split()
+_PARSES = ["( ( A b ) )", "( c )", "(ROOT (S A b))", "(ROOT c)"]
+
+
+def _mnli_row(index, s1, s2, *labels):
+    return [index, "31193", f"{index}n", "government", *_PARSES, s1, s2,
+            *labels]
+
+
+# task -> ({relative path: rows}, {split: [(guid, text_a, text_b, label)]}).
+# Texts carry capitals, double spaces, accents and a literal quote: the
+# processor must lowercase, collapse spaces, strip accents (preprocess_text)
+# and keep quotes (no csv quoting).
+CASES = {
+    "cola": ({
+        "CoLA/train.tsv": [["gj04", "1", "", "Our  friends won't buy it."],
+                           ["gj04", "0", "*", "They drank the pub."]],
+        "CoLA/dev.tsv": [["clc95", "1", "", "The sailors rode the breeze."]],
+        "CoLA/test.tsv": [["index", "sentence"], ["0", "Bill whistled."]],
+    }, {
+        "train": [("train-0", "our friends won't buy it.", None, "1"),
+                  ("train-1", "they drank the pub.", None, "0")],
+        "dev": [("dev-0", "the sailors rode the breeze.", None, "1")],
+        "test": [("0", "bill whistled.", None, "0")],
+    }),
+    "mnli": ({
+        "MNLI/train.tsv": [_MNLI_HEAD + ["label1", "gold_label"],
+                           _mnli_row("0", "Café cream.", "Two parts.",
+                                     "neutral", "neutral")],
+        "MNLI/dev_matched.tsv": [
+            _MNLI_HEAD + [f"label{i}" for i in range(1, 6)] + ["gold_label"],
+            _mnli_row("7", "A m.", "B m.", "neutral", "contradiction",
+                      "contradiction", "neutral", "contradiction",
+                      "contradiction")],
+        "MNLI/test_matched.tsv": [_MNLI_HEAD, _mnli_row("9", "T m.", "U m.")],
+        "MNLI/dev_mismatched.tsv": [
+            _MNLI_HEAD + [f"label{i}" for i in range(1, 6)] + ["gold_label"],
+            _mnli_row("8", "A mm.", "B mm.", *["entailment"] * 6)],
+        "MNLI/test_mismatched.tsv": [_MNLI_HEAD,
+                                     _mnli_row("10", "T mm.", "U mm.")],
+    }, {
+        "train": [("0", "cafe cream.", "two parts.", "neutral")],
+        "dev": [("7", "a m.", "b m.", "contradiction")],  # gold, not label1
+        "test": [("9", "t m.", "u m.", "contradiction")],
+    }),
+    "mrpc": ({
+        "MRPC/train.tsv": [["Quality", "#1 ID", "#2 ID", "#1 String",
+                            "#2 String"],
+                           ["1", "702876", "702977", 'He said "no".',
+                            "He refused."]],
+        "MRPC/dev.tsv": [["Quality", "#1 ID", "#2 ID", "#1 String",
+                          "#2 String"],
+                         ["0", "1", "2", "A.", "B."],
+                         ["1", "3", "4", "C.", "D."]],
+        "MRPC/test.tsv": [["index", "#1 ID", "#2 ID", "#1 String",
+                           "#2 String"],
+                          ["0", "1089874", "1089925", "P.", "Q."]],
+    }, {
+        "train": [("train-1", 'he said "no".', "he refused.", "1")],
+        "dev": [("dev-1", "a.", "b.", "0"), ("dev-2", "c.", "d.", "1")],
+        "test": [("0", "p.", "q.", "0")],
+    }),
+    "sst-2": ({
+        "SST-2/train.tsv": [["sentence", "label"],
+                            ["hide new secretions ", "0"]],
+        "SST-2/dev.tsv": [["sentence", "label"], ["it 's charming .", "1"]],
+        "SST-2/test.tsv": [["index", "sentence"], ["0", "Uneasy mishmash ."]],
+    }, {
+        "train": [("train-1", "hide new secretions", None, "0")],
+        "dev": [("dev-1", "it 's charming .", None, "1")],
+        "test": [("0", "uneasy mishmash .", None, "0")],
+    }),
+    "sts-b": ({
+        f"STS-B/{split}.tsv": [
+            ["index", "genre", "filename", "year", "old_index", "source1",
+             "source2", "sentence1", "sentence2"]
+            + ([] if split == "test" else ["score"]),
+            ["4", "main-captions", "MSRvid", "2012test", "0001", "none",
+             "none", "A plane.", "An air plane."]
+            + ([] if split == "test" else ["3.800"])]
+        for split in ("train", "dev", "test")
+    }, {
+        "train": [("4", "a plane.", "an air plane.", 3.8)],
+        "dev": [("4", "a plane.", "an air plane.", 3.8)],
+        "test": [("4", "a plane.", "an air plane.", 0.0)],
+    }),
+    "qqp": ({
+        "QQP/train.tsv": [["id", "qid1", "qid2", "question1", "question2",
+                           "is_duplicate"],
+                          ["133273", "213221", "213222", "How?", "Which?",
+                           "0"],
+                          ["5", "broken row"],  # Skipped, as the original.
+                          ["6", "1", "2", "Why?", "Why not?", "1"]],
+        "QQP/dev.tsv": [["id", "qid1", "qid2", "question1", "question2",
+                         "is_duplicate"], ["7", "1", "2", "Q?", "R?", "1"]],
+        "QQP/test.tsv": [["id", "question1", "question2"],
+                         ["0", "Lonely?", "Fix it?"]],
+    }, {
+        "train": [("133273", "how?", "which?", "0"),
+                  ("6", "why?", "why not?", "1")],
+        "dev": [("7", "q?", "r?", "1")],
+        "test": [("0", "lonely?", "fix it?", "0")],
+    }),
+    "ax": ({
+        "diagnostic/diagnostic.tsv": [["index", "sentence1", "sentence2"],
+                                      ["0", "The cat sat.", "It sat."]],
+    }, {
+        "test": [("0", "the cat sat.", "it sat.", "contradiction")],
+    }),
+}
+
+
+def _pair_case(directory, label):
+    head = ["index", "sentence1", "sentence2"]
+    return ({
+        f"{directory}/train.tsv": [head + ["label"],
+                                   ["0", "Naïve  Q?", "An A.", label]],
+        f"{directory}/dev.tsv": [head + ["label"], ["1", "Q2", "A2", label]],
+        f"{directory}/test.tsv": [head, ["2", "Q3", "A3"]],
+    }, {
+        "train": [("0", "naive q?", "an a.", label)],
+        "dev": [("1", "q2", "a2", label)],
+        "test": [("2", "q3", "a3", None)],  # None: the task's first label
+    })
+
+
+CASES["qnli"] = _pair_case("QNLI", "not_entailment")
+CASES["rte"] = _pair_case("RTE", "not_entailment")
+CASES["wnli"] = _pair_case("WNLI", "1")
+CASES["mismnli"] = (CASES["mnli"][0], {
+    "train": CASES["mnli"][1]["train"],
+    "dev": [("8", "a mm.", "b mm.", "entailment")],
+    "test": [("10", "t mm.", "u mm.", "contradiction")],
+})
+
+
+def write_tsvs(root, files):
+    for relative, rows in files.items():
+        path = pathlib.Path(root) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(T.join(row) + "\n" for row in rows),
+                        encoding="utf-8")
+    return str(root)
+
+
+def test_cases_cover_every_task():
+    assert set(CASES) == set(glue.TASK_NAMES)
+
+
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_processor_reads_glue_layout(task, tmp_path):
+    files, expected = CASES[task]
+    data_dir = write_tsvs(tmp_path, files)
+    processor = glue.get_processor(task.upper())
+    for split, rows in expected.items():
+        got = processor.get_examples(data_dir, split)
+        want = [glue.InputExample(guid, a, b, processor.label_list[0]
+                                  if label is None else label)
+                for guid, a, b, label in rows]
+        assert got == want, (task, split)
+
+
+def test_labels_and_regression():
+    assert glue.get_processor("mnli").label_list == [
+        "contradiction", "entailment", "neutral"]
+    assert glue.get_processor("qnli").label_list == [
+        "entailment", "not_entailment"]
+    assert glue.get_processor("cola").label_list == ["0", "1"]
+    stsb = glue.get_processor("STS-B")
+    assert stsb.is_regression and stsb.num_labels == 1
+    assert stsb.label_list == [None]  # As the original's get_labels.
+    assert not glue.get_processor("sst-2").is_regression
+
+
+def test_text_is_preprocessed_only_with_spm(tmp_path):
+    data_dir = write_tsvs(tmp_path, CASES["rte"][0])
+    cased = glue.get_processor("rte", do_lower_case=False)
+    assert cased.get_train_examples(data_dir)[0].text_a == "Naive Q?"
+    raw = glue.get_processor("rte", use_spm=False)
+    assert raw.get_train_examples(data_dir)[0].text_a == "Naïve  Q?"
+
+
+# --- bad input ---------------------------------------------------------------
+
+def test_unknown_task_lists_tasks():
+    with pytest.raises(ValueError, match="cola, mnli, mismnli, mrpc, sst-2"):
+        glue.get_processor("squad")
+
+
+def test_missing_tsv_names_path(tmp_path):
+    with pytest.raises(FileNotFoundError,
+                       match=r"MNLI[/\\]dev_matched\.tsv"):
+        glue.get_processor("mnli").get_dev_examples(str(tmp_path))
+
+
+def test_short_row_names_file_and_line(tmp_path):
+    files = {"MRPC/train.tsv": CASES["mrpc"][0]["MRPC/dev.tsv"]
+             + [["1", "5", "6", "only one sentence"]]}
+    data_dir = write_tsvs(tmp_path, files)
+    with pytest.raises(ValueError, match=r"train\.tsv:4: 4 columns.*at "
+                       r"least 5"):
+        glue.get_processor("mrpc").get_train_examples(data_dir)
+    # A labeled row whose last column is a text, not a label.
+    data_dir = write_tsvs(tmp_path, {"RTE/train.tsv": [
+        ["index", "sentence1", "sentence2", "label"], ["0", "a", "b"]]})
+    with pytest.raises(ValueError, match=r"train\.tsv:2: 3 columns.*at "
+                       r"least 4"):
+        glue.get_processor("rte").get_train_examples(data_dir)
+    # A test row (no label) with fewer columns than the texts need.
+    data_dir = write_tsvs(tmp_path, {"RTE/test.tsv": [["index", "s1", "s2"],
+                                                      ["0", "only a"]]})
+    with pytest.raises(ValueError, match=r"test\.tsv:2: 2 columns"):
+        glue.get_processor("rte").get_test_examples(data_dir)
+
+
+def test_unknown_label_lists_labels(tmp_path):
+    data_dir = write_tsvs(tmp_path, {"RTE/dev.tsv": [
+        ["index", "sentence1", "sentence2", "label"],
+        ["0", "a", "b", "entailment"], ["1", "a", "b", "maybe"]]})
+    with pytest.raises(ValueError, match=r"dev\.tsv:3: unknown label 'maybe'"
+                       r".*\['entailment', 'not_entailment'\]"):
+        glue.get_processor("rte").get_dev_examples(data_dir)
+    example = glue.InputExample("x-1", "a", None, "2")
+    with pytest.raises(ValueError, match=r"x-1.*\['0', '1'\]"):
+        glue.convert_single_example(example, ["0", "1"], 8, None)
+
+
+def test_bad_stsb_score_and_missing_split(tmp_path):
+    files = {"STS-B/dev.tsv": [["h"] * 10, ["1"] + ["x"] * 8 + ["high"]]}
+    data_dir = write_tsvs(tmp_path, files)
+    with pytest.raises(ValueError, match=r"dev\.tsv:2: STS-B score 'high'"):
+        glue.get_processor("sts-b").get_dev_examples(data_dir)
+    with pytest.raises(ValueError, match="'ax' has no train set"):
+        glue.get_processor("ax").get_train_examples(str(tmp_path))
+
+
+# --- features ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_spm):
+    return FullTokenizer(spm_model_file=tiny_spm["model"])
+
+
+def _ids(tokenizer, text):
+    return tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text))
+
+
+def test_truncate_seq_pair_longest_first():
+    a, b = list("abcdefghij"), list("wxyz")
+    glue.truncate_seq_pair(a, b, 9)
+    assert (a, b) == (list("abcde"), list("wxyz"))
+    a, b = list("abc"), list("xyz")
+    glue.truncate_seq_pair(a, b, 5)  # Ties pop from b.
+    assert (a, b) == (list("abc"), list("xy"))
+
+
+def test_convert_pair_exact(tokenizer):
+    a_ids, b_ids = _ids(tokenizer, "kari tone"), _ids(tokenizer, "muri")
+    length = len(a_ids) + len(b_ids) + 3 + 4  # 4 padding positions.
+    example = glue.InputExample("g", "kari tone", "muri", "neutral")
+    got = glue.convert_single_example(
+        example, ["contradiction", "entailment", "neutral"], length, tokenizer)
+    # [CLS]=2 and [SEP]=3 in every ALBERT SentencePiece model.
+    assert got["input_ids"] == [2, *a_ids, 3, *b_ids, 3, 0, 0, 0, 0]
+    assert got["input_mask"] == [1] * (length - 4) + [0] * 4
+    assert got["segment_ids"] == ([0] * (len(a_ids) + 2)
+                                  + [1] * (len(b_ids) + 1) + [0] * 4)
+    assert got["label_ids"] == [2] and got["is_real_example"] == [1]
+
+
+def test_convert_truncates_and_handles_single_and_empty_b(tokenizer):
+    long_a = " ".join(["karitonemu"] * 12)
+    a_ids, b_ids = _ids(tokenizer, long_a), _ids(tokenizer, "ne")
+    assert len(a_ids) > 12 and len(b_ids) < 4
+    got = glue.convert_single_example(
+        glue.InputExample("g", long_a, "ne", "1"), ["0", "1"], 11, tokenizer)
+    keep = 11 - 3 - len(b_ids)
+    assert got["input_ids"] == [2, *a_ids[:keep], 3, *b_ids, 3]
+    for text_b in (None, ""):  # Both give [CLS] a [SEP], as the original.
+        got = glue.convert_single_example(
+            glue.InputExample("g", long_a, text_b, "0"), ["0", "1"], 9,
+            tokenizer)
+        assert got["input_ids"] == [2, *a_ids[:7], 3]
+        assert got["segment_ids"] == [0] * 9
+
+
+def test_padding_examples(tokenizer):
+    examples = [glue.InputExample(str(i), "ka", None, "0") for i in range(5)]
+    padded = glue.pad_examples(examples, 4)
+    assert len(padded) == 8 and padded[:5] == examples
+    assert all(isinstance(e, glue.PaddingInputExample) for e in padded[5:])
+    assert glue.pad_examples(examples, 5) == examples
+    fake = glue.convert_single_example(padded[-1], ["0", "1"], 6, tokenizer)
+    assert fake == {"input_ids": [0] * 6, "input_mask": [0] * 6,
+                    "segment_ids": [0] * 6, "label_ids": [0],
+                    "is_real_example": [0]}
+
+
+def _collect(dataset):
+    batches = list(dataset.as_numpy_iterator())
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+def test_tfrecord_round_trip(tokenizer, tmp_path):
+    examples = [glue.InputExample(str(i), "kari " * (i + 1), "to", label)
+                for i, label in enumerate(["0", "1", "1"])]
+    examples = glue.pad_examples(examples, 2)
+    path = str(tmp_path / "x.tf_record")
+    assert glue.write_features(examples, ["0", "1"], 10, tokenizer,
+                               path) == 4
+    assert os.listdir(tmp_path) == ["x.tf_record"]  # No temporary left.
+    dataset = glue.make_dataset(path, 10, 3, is_training=False)
+    got = _collect(dataset)
+    for name in ("input_ids", "input_mask", "segment_ids"):
+        assert got[name].dtype == np.int32 and got[name].shape == (4, 10)
+        want = [glue.convert_single_example(e, ["0", "1"], 10,
+                                            tokenizer)[name]
+                for e in examples]
+        np.testing.assert_array_equal(got[name], want)
+    np.testing.assert_array_equal(got["label_ids"], [0, 1, 1, 0])
+    np.testing.assert_array_equal(got["is_real_example"], [1, 1, 1, 0])
+    assert got["label_ids"].dtype == np.int32
+
+    # STS-B: float labels.
+    stsb = [glue.InputExample("0", "ka", "to", 3.8)]
+    glue.write_features(stsb, [None], 10, tokenizer, path, is_regression=True)
+    got = _collect(glue.make_dataset(path, 10, 2, False, is_regression=True))
+    assert got["label_ids"].dtype == np.float32
+    np.testing.assert_allclose(got["label_ids"], [3.8])
+
+
+def test_training_dataset_repeats_shuffles_and_shards(tokenizer, tmp_path):
+    # Example i has i + 1 pieces of text, so its mask sum identifies it.
+    examples = [glue.InputExample(str(i), " ".join(["ka"] * (i + 1)), None,
+                                  str(i % 2)) for i in range(6)]
+    path = str(tmp_path / "train.tf_record")
+    glue.write_features(examples, ["0", "1"], 9, tokenizer, path)
+
+    def order(seed):
+        dataset = glue.make_dataset(path, 9, 4, is_training=True,
+                                    drop_remainder=True, seed=seed)
+        assert dataset.element_spec["input_ids"].shape == (4, 9)
+        batches = list(dataset.take(5).as_numpy_iterator())  # 20 > 6
+        return np.concatenate([b["input_mask"].sum(-1) for b in batches])
+
+    first = order(3)
+    np.testing.assert_array_equal(first, order(3))  # Seeded: reproducible.
+    assert set(first) == {3, 4, 5, 6, 7, 8}  # [CLS] + i+1 pieces + [SEP]
+    assert first[:12].tolist() != [3, 4, 5, 6, 7, 8] * 2  # Shuffled.
+    # Sharded: pipeline 1 of 2 reads records 1, 3, 5 in batches of 4 / 2.
+    context = tf.distribute.InputContext(num_input_pipelines=2,
+                                         input_pipeline_id=1,
+                                         num_replicas_in_sync=2)
+    got = _collect(glue.make_dataset(path, 9, 4, False,
+                                     input_context=context))
+    np.testing.assert_array_equal(got["input_mask"].sum(-1), [4, 6, 8])
+    sizes = [len(b["label_ids"]) for b in glue.make_dataset(
+        path, 9, 4, False, input_context=context).as_numpy_iterator()]
+    assert sizes == [2, 1]
+
+
+def test_prepare_features_caches_and_pads(tokenizer, tmp_path, monkeypatch):
+    data_dir = write_tsvs(tmp_path / "glue", CASES["mrpc"][0])
+    cached_dir = str(tmp_path / "cache")
+    processor = glue.get_processor("mrpc")
+    feature_file = glue.prepare_features(processor, data_dir, "eval",
+                                         tokenizer, 16, cached_dir,
+                                         batch_size=3)
+    assert feature_file.path == os.path.join(cached_dir,
+                                             "mrpc_eval.tf_record")
+    assert [e.guid for e in feature_file.examples] == ["dev-1", "dev-2"]
+    assert feature_file.num_padding == 1 and feature_file.num_records == 3
+    got = _collect(glue.make_dataset(feature_file.path, 16, 3, False))
+    np.testing.assert_array_equal(got["is_real_example"], [1, 1, 0])
+    np.testing.assert_array_equal(got["label_ids"], [0, 1, 0])
+
+    writes = []
+    real_write = glue.write_features
+    monkeypatch.setattr(glue, "write_features",
+                        lambda *a, **k: writes.append(a) or real_write(*a, **k))
+    glue.prepare_features(processor, data_dir, "eval", tokenizer, 16,
+                          cached_dir, batch_size=3)
+    assert writes == []  # Reused.
+    glue.prepare_features(processor, data_dir, "eval", tokenizer, 16,
+                          cached_dir, batch_size=4)
+    assert len(writes) == 1  # Record count changed: rewritten.
+    glue.prepare_features(processor, data_dir, "eval", tokenizer, 12,
+                          cached_dir, batch_size=4)
+    assert len(writes) == 2  # Sequence length changed: rewritten.
+    train = glue.prepare_features(processor, data_dir, "train", tokenizer,
+                                  12, cached_dir, batch_size=4)
+    assert train.num_padding == 0  # Training is never padded.
+    predict = glue.prepare_features(processor, data_dir, "predict",
+                                    tokenizer, 12, cached_dir, batch_size=4)
+    assert predict.path.endswith("mrpc_predict.tf_record")
+    assert predict.examples[0].guid == "0"
+    assert sorted(os.listdir(cached_dir)) == [
+        "mrpc_eval.tf_record", "mrpc_predict.tf_record",
+        "mrpc_train.tf_record"]
+    with pytest.raises(ValueError, match="must be one of"):
+        glue.cached_features_file(cached_dir, "mrpc", "dev")
+
+
+# --- configs/glue ------------------------------------------------------------
+
+# Paper Table 14 (ORIGINAL.md 6.1): LR, BSZ, ALBERT DR, steps, warmup; and
+# run_glue.sh's save_checkpoints_steps.
+TABLE_14 = {
+    "cola": (1e-5, 16, 0.0, 5336, 320, 100),
+    "sts-b": (2e-5, 16, 0.0, 3598, 214, 100),
+    "sst-2": (1e-5, 32, 0.0, 20935, 1256, 100),
+    "mnli": (3e-5, 128, 0.0, 10000, 1000, 100),
+    "qnli": (1e-5, 32, 0.0, 33112, 1986, 200),
+    "qqp": (5e-5, 128, 0.1, 14000, 1000, 100),
+    "rte": (3e-5, 32, 0.1, 800, 200, 100),
+    "mrpc": (2e-5, 32, 0.0, 800, 200, 100),
+    "wnli": (2e-5, 16, 0.1, 2000, 250, 100),
+}
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs" / "glue"
+
+
+@pytest.mark.parametrize("task", sorted(TABLE_14))
+def test_glue_flagfiles_match_table_14(task):
+    values = flags.FlagValues()
+    for name in ("task_name", "optimizer"):
+        flags.DEFINE_string(name, None, "", flag_values=values)
+    for name in ("learning_rate", "albert_dropout_prob",
+                 "classifier_dropout_prob"):
+        flags.DEFINE_float(name, None, "", flag_values=values)
+    for name in ("train_batch_size", "train_step", "warmup_step",
+                 "max_seq_length", "save_checkpoints_steps"):
+        flags.DEFINE_integer(name, None, "", flag_values=values)
+    flags.DEFINE_bool("do_lower_case", False, "", flag_values=values)
+    values(["prog", f"--flagfile={CONFIG_DIR / (task + '.flags')}"])
+    assert values.task_name == task and task in glue.TASK_NAMES
+    got = (values.learning_rate, values.train_batch_size,
+           values.albert_dropout_prob, values.train_step, values.warmup_step,
+           values.save_checkpoints_steps)
+    assert got == TABLE_14[task]
+    assert (values.max_seq_length, values.optimizer,
+            values.classifier_dropout_prob, values.do_lower_case) == (
+                512, "adamw", 0.1, True)
