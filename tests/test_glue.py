@@ -367,15 +367,17 @@ def test_training_dataset_repeats_shuffles_and_shards(tokenizer, tmp_path):
     np.testing.assert_array_equal(first, order(3))  # Seeded: reproducible.
     assert set(first) == {3, 4, 5, 6, 7, 8}  # [CLS] + i+1 pieces + [SEP]
     assert first[:12].tolist() != [3, 4, 5, 6, 7, 8] * 2  # Shuffled.
-    # Sharded: pipeline 1 of 2 reads records 1, 3, 5 in batches of 4 / 2.
+    # Sharded: pipeline 1 of 2 reads records 1, 3, 5; per-replica batch 2.
     context = tf.distribute.InputContext(num_input_pipelines=2,
                                          input_pipeline_id=1,
                                          num_replicas_in_sync=2)
-    got = _collect(glue.make_dataset(path, 9, 4, False,
+    per_replica = context.get_per_replica_batch_size(4)
+    got = _collect(glue.make_dataset(path, 9, per_replica, False,
                                      input_context=context))
     np.testing.assert_array_equal(got["input_mask"].sum(-1), [4, 6, 8])
     sizes = [len(b["label_ids"]) for b in glue.make_dataset(
-        path, 9, 4, False, input_context=context).as_numpy_iterator()]
+        path, 9, per_replica, False, input_context=context
+    ).as_numpy_iterator()]
     assert sizes == [2, 1]
 
 

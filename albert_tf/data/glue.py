@@ -474,10 +474,10 @@ def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
     Yields dicts: input_ids, input_mask, segment_ids int32 [B, L];
     label_ids int32 [B] (float32 for STS-B); is_real_example int32 [B].
     Training repeats and shuffles with the original's buffer of 100
-    (`seed` makes that reproducible). `batch_size` is global; with an
-    `input_context` each pipeline reads its shard of the records and
-    batches the per-replica size. Keep predict unsharded so its order
-    matches the examples.
+    (`seed` makes that reproducible). batch_size is per replica (use
+    input_context.get_per_replica_batch_size), as pretraining_dataset;
+    with an `input_context` each pipeline reads every n-th record. Keep
+    predict unsharded so its order matches the examples.
     """
     schema = (features.CLASSIFIER_REGRESSION if is_regression
               else features.CLASSIFIER)
@@ -486,7 +486,6 @@ def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
     if input_context is not None:
         dataset = dataset.shard(input_context.num_input_pipelines,
                                 input_context.input_pipeline_id)
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
     if is_training:
         # As the original: repeat, then shuffle.
         dataset = dataset.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
