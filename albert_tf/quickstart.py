@@ -1,0 +1,90 @@
+"""The quickstart: the whole pretraining job on the built-in corpus, on CPU.
+
+`prepare(data_dir)` writes the default corpus (Python's own documentation),
+trains a small SentencePiece vocabulary with the original spm_train flags,
+and writes pretraining TFRecords with the original algorithm. The runner
+then pretrains QUICKSTART_CONFIG with QUICKSTART_FLAGS, which take a few
+minutes on 2 cores. The recipe is the original's (LAMB, warmup + linear
+decay, MLM + SOP); only the sizes are small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from absl import logging
+
+from albert_tf.config import AlbertConfig
+from albert_tf.data import default_corpus
+from albert_tf.data import pretraining_data
+from albert_tf.data import pretraining_pipeline
+from albert_tf.data import pretraining_run
+from albert_tf.tokenization import train_spm
+
+VOCAB_SIZE = 4000
+MAX_SEQ_LENGTH = 128
+MAX_PREDICTIONS_PER_SEQ = 20
+DUPE_FACTOR = 3
+
+# A small ALBERT: 4 layers sharing one group, E=64, H=128.
+QUICKSTART_CONFIG = AlbertConfig(
+    vocab_size=VOCAB_SIZE, embedding_size=64, hidden_size=128,
+    num_hidden_layers=4, num_hidden_groups=1, num_attention_heads=4,
+    intermediate_size=512, inner_group_num=1, max_position_embeddings=512)
+
+# Runner flags the quickstart sets unless given on the command line.
+QUICKSTART_FLAGS = {
+    "max_seq_length": MAX_SEQ_LENGTH,
+    "max_predictions_per_seq": MAX_PREDICTIONS_PER_SEQ,
+    "do_train": True,
+    "do_eval": True,
+    "train_batch_size": 32,
+    "eval_batch_size": 32,
+    "learning_rate": 0.005,
+    "num_train_steps": 300,
+    "num_warmup_steps": 30,
+    "save_checkpoints_steps": 100,
+    "iterations_per_loop": 25,
+    "log_every_n_steps": 25,
+    "max_eval_steps": 20,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickstartData:
+    input_file: str
+    spm_model_file: str
+    corpus_file: str
+
+
+def prepare(data_dir: str, num_workers: int = 1,
+            seed: int = 12345) -> QuickstartData:
+    """Corpus, vocabulary and TFRecords in data_dir (reused when present)."""
+    os.makedirs(data_dir, exist_ok=True)
+    corpus = os.path.join(data_dir, "corpus.txt")
+    if not os.path.exists(corpus):
+        counts = default_corpus.write_corpus(corpus)
+        logging.info("Default corpus: %d documents, %d sentences, %d bytes "
+                     "from Python's documentation -> %s", counts["documents"],
+                     counts["sentences"], counts["bytes"], corpus)
+    prefix = os.path.join(data_dir, "spm")
+    if not os.path.exists(prefix + ".model"):
+        train_spm.train_spm([corpus], prefix, vocab_size=VOCAB_SIZE,
+                            preprocess=True, do_lower_case=True, seed=seed)
+    records = [os.path.join(data_dir, f"pretrain-{i}.tfrecord")
+               for i in range(2)]
+    if not all(os.path.exists(r) for r in records):
+        config = pretraining_data.PretrainingConfig(
+            max_seq_length=MAX_SEQ_LENGTH,
+            max_predictions_per_seq=MAX_PREDICTIONS_PER_SEQ)
+        pretraining_run.run(
+            corpus, ",".join(records), vocab_file=None,
+            spm_model_file=prefix + ".model", do_lower_case=True,
+            config=config, random_seed=seed, dupe_factor=DUPE_FACTOR,
+            options=pretraining_pipeline.PipelineOptions(
+                num_workers=num_workers),
+            stats_file=os.path.join(data_dir, "stats.json"))
+    return QuickstartData(input_file=",".join(records),
+                          spm_model_file=prefix + ".model",
+                          corpus_file=corpus)

@@ -1,0 +1,372 @@
+"""The one train / eval loop, shared by every task.
+
+A task supplies the model, the optimizer and two functions of (outputs,
+features): `loss_terms` -> {name: (numerator, denominator)} and
+`metric_sums` -> {name: (numerator, denominator)}. The loop divides each loss
+numerator by the denominator summed over all replicas, so a run over N
+replicas computes the same loss and gradients as one device at the same
+global batch (the original's TPU shards normalised per shard; see
+ORIGINAL.md §5.2). Gradients are clipped to global norm 1.0 after they are
+summed over replicas, for the same reason.
+
+Training runs `iterations_per_loop` steps per host call inside one
+tf.function. Checkpoints (model, optimizer, step and, where the strategy
+allows, the input iterator) go through tf.train.CheckpointManager, so a rerun
+of the same command resumes where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from typing import Callable, Protocol
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from albert_tf import optimization
+
+CHECKPOINT_NAME = "ckpt"
+BEST_DIR = "best"
+EVAL_HISTORY = "eval_history.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How long and how to train, independent of the task."""
+
+    output_dir: str
+    num_train_steps: int
+    train_batch_size: int  # Global, over all replicas.
+    save_checkpoints_steps: int = 5000
+    keep_checkpoint_max: int = 5
+    iterations_per_loop: int = 1000
+    log_every_n_steps: int = 100
+    jit_compile: bool = False
+    checkpoint_input_pipeline: bool = True
+
+    def __post_init__(self):
+        for name in ("num_train_steps", "train_batch_size",
+                     "save_checkpoints_steps", "iterations_per_loop",
+                     "log_every_n_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+
+
+class Task(Protocol):
+    """What the loop needs from a task (pretraining, GLUE, ...)."""
+
+    def build_model(self) -> keras.Model: ...
+
+    def build_optimizer(self) -> keras.optimizers.Optimizer: ...
+
+    def loss_terms(self, outputs: dict, features: dict,
+                   num_replicas: int) -> dict: ...
+
+    def metric_sums(self, outputs: dict, features: dict) -> dict: ...
+
+
+def _ratio(sums: dict) -> dict[str, float]:
+    return {name: float(num) / max(float(den), 1e-12)
+            for name, (num, den) in sums.items()}
+
+
+def write_results(path: str, results: dict) -> None:
+    """`key = value` lines, sorted, as the original eval_results.txt."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(results):
+            f.write(f"{key} = {results[key]}\n")
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Owns the strategy, model, optimizer and checkpoints of one run."""
+
+    def __init__(self, task: Task, strategy: tf.distribute.Strategy,
+                 run_config: RunConfig):
+        self.task = task
+        self.strategy = strategy
+        self.config = run_config
+        self.num_replicas = strategy.num_replicas_in_sync
+        if run_config.train_batch_size % self.num_replicas:
+            raise ValueError(
+                f"train_batch_size={run_config.train_batch_size} is not "
+                f"divisible by the {self.num_replicas} replicas")
+        with strategy.scope():
+            self.model = task.build_model()
+            self.optimizer = task.build_optimizer()
+            # Build the slots inside the scope, before the first
+            # strategy.run (a Keras 3 requirement under tf.distribute).
+            self.optimizer.build(self.model.trainable_variables)
+            self.global_step = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="global_step")
+        self._train_fn = None
+        self._eval_fn = None
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer,
+            global_step=self.global_step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, run_config.output_dir,
+            max_to_keep=run_config.keep_checkpoint_max,
+            checkpoint_name=CHECKPOINT_NAME)
+
+    # ------------------------------------------------------------ steps ---
+
+    def _loss(self, outputs, features):
+        terms = self.task.loss_terms(outputs, features, self.num_replicas)
+        context = tf.distribute.get_replica_context()
+        share = {}
+        for name, (num, den) in terms.items():
+            if self.num_replicas > 1:
+                den = context.all_reduce(tf.distribute.ReduceOp.SUM, den)
+            share[name] = num / den
+        return tf.add_n(list(share.values())), share
+
+    def _replica_train_step(self, features):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(features, training=True)
+            loss, share = self._loss(outputs, features)
+            scaled = loss
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                scaled = self.optimizer.scale_loss(loss)
+        grads = [tf.convert_to_tensor(g) if g is not None else g
+                 for g in tape.gradient(scaled, variables)]
+        clip_norm = optimization.GRADIENT_CLIP_NORM
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # clip(s * g, s * c) == s * clip(g, c): clip before unscaling.
+            clip_norm = clip_norm * tf.cast(
+                self.optimizer.dynamic_scale, tf.float32)
+        if self.num_replicas > 1:
+            # Clip the summed gradient, then hand Keras 1/N of it: its own
+            # cross-replica sum restores the clipped total.
+            context = tf.distribute.get_replica_context()
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            grads, _ = optimization.clip_by_global_norm(grads, clip_norm)
+            grads = [g / self.num_replicas for g in grads]
+        else:
+            grads, _ = optimization.clip_by_global_norm(grads, clip_norm)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        sums = self.task.metric_sums(outputs, features)
+        return loss, share, sums
+
+    def _build_train_fn(self):
+        replica_step = self._replica_train_step
+        if self.config.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+        strategy = self.strategy
+        sum_op = tf.distribute.ReduceOp.SUM
+
+        def one_step(iterator):
+            loss, share, sums = strategy.run(replica_step,
+                                             args=(next(iterator),))
+            self.global_step.assign_add(1)
+            reduce = lambda x: strategy.reduce(sum_op, x, axis=None)
+            # Each replica's loss is its share of the global loss.
+            loss = reduce(loss)
+            share = {k: reduce(v) for k, v in share.items()}
+            sums = {k: (reduce(n), reduce(d)) for k, (n, d) in sums.items()}
+            return loss, share, sums
+
+        @tf.function
+        def train_steps(iterator, num_steps):
+            finite = tf.constant(True)
+            for _ in tf.range(num_steps - 1):
+                loss, _, _ = one_step(iterator)
+                finite = tf.logical_and(finite, tf.math.is_finite(loss))
+            loss, share, sums = one_step(iterator)
+            finite = tf.logical_and(finite, tf.math.is_finite(loss))
+            return finite, loss, share, sums
+
+        return train_steps
+
+    # ------------------------------------------------------------ train ---
+
+    def restore_or_initialize(self, init_fn: Callable | None = None,
+                              iterator=None) -> int:
+        """Resumes from output_dir, else runs init_fn(model). Returns step."""
+        if iterator is not None and self.config.checkpoint_input_pipeline:
+            self.checkpoint.iterator = iterator
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.read(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d", latest,
+                         int(self.global_step.numpy()))
+        elif init_fn is not None:
+            init_fn(self.model)
+        return int(self.global_step.numpy())
+
+    def train(self, dataset_fn: Callable, init_fn: Callable | None = None,
+              summary_every_n_steps: int | None = None) -> dict:
+        """Trains to num_train_steps; returns the last logged metrics."""
+        config = self.config
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        iterator = iter(dataset)
+        step = self.restore_or_initialize(init_fn, iterator)
+        if step >= config.num_train_steps:
+            logging.info("Already at step %d >= num_train_steps=%d", step,
+                         config.num_train_steps)
+            return {}
+        if self._train_fn is None:
+            self._train_fn = self._build_train_fn()
+        writer = tf.summary.create_file_writer(
+            os.path.join(config.output_dir, "train"))
+        logs = {}
+        start_step, start_time = step, time.time()
+        last_time, last_step = start_time, step
+        while step < config.num_train_steps:
+            boundaries = [config.num_train_steps,
+                          _next_multiple(step, config.save_checkpoints_steps),
+                          _next_multiple(step, config.log_every_n_steps),
+                          step + config.iterations_per_loop]
+            num_steps = min(boundaries) - step
+            finite, loss, share, sums = self._train_fn(
+                iterator, tf.constant(num_steps, tf.int32))
+            step = int(self.global_step.numpy())
+            if not bool(finite):
+                raise FloatingPointError(
+                    f"non-finite loss ({float(loss)}) within steps "
+                    f"{step - num_steps + 1}..{step}; stopping without "
+                    f"saving. Lower the learning rate, or check the data "
+                    f"and --dtype.")
+            if step % config.log_every_n_steps == 0 or (
+                    step == config.num_train_steps):
+                now = time.time()
+                rate = (step - last_step) / max(now - last_time, 1e-9)
+                eta = (config.num_train_steps - step) / max(rate, 1e-9)
+                logs = {"loss": float(loss),
+                        **{k: float(v) for k, v in share.items()},
+                        **{k: v for k, v in _ratio(sums).items()},
+                        "learning_rate": self._learning_rate(),
+                        "examples_per_second": rate * config.train_batch_size}
+                logging.info(
+                    "step %d/%d loss %.4f lr %.3g %.1f examples/s ETA %s | %s",
+                    step, config.num_train_steps, logs["loss"],
+                    logs["learning_rate"], logs["examples_per_second"],
+                    _duration(eta), " ".join(
+                        f"{k} {v:.4f}" for k, v in sorted(logs.items())
+                        if k not in ("loss", "learning_rate",
+                                     "examples_per_second")))
+                with writer.as_default(step=step):
+                    for name, value in logs.items():
+                        tf.summary.scalar(name, value)
+                writer.flush()
+                last_time, last_step = now, step
+            if (step % config.save_checkpoints_steps == 0
+                    or step == config.num_train_steps):
+                path = self.manager.save(checkpoint_number=step)
+                logging.info("Saved %s", path)
+        logging.info("Trained %d steps in %s", step - start_step,
+                     _duration(time.time() - start_time))
+        return logs
+
+    def _learning_rate(self) -> float:
+        # Keras evaluates the schedule at the optimizer's own step.
+        return float(self.optimizer.learning_rate)
+
+    # ------------------------------------------------------------- eval ---
+
+    def _build_eval_fn(self):
+        strategy = self.strategy
+        sum_op = tf.distribute.ReduceOp.SUM
+
+        def replica_eval(features):
+            outputs = self.model(features, training=False)
+            return self.task.metric_sums(outputs, features)
+
+        @tf.function
+        def eval_step(iterator):
+            sums = strategy.run(replica_eval, args=(next(iterator),))
+            return {k: (strategy.reduce(sum_op, n, axis=None),
+                        strategy.reduce(sum_op, d, axis=None))
+                    for k, (n, d) in sums.items()}
+
+        return eval_step
+
+    def evaluate(self, dataset_fn: Callable, num_steps: int) -> dict:
+        """Metric ratios accumulated exactly over num_steps batches."""
+        if self._eval_fn is None:
+            self._eval_fn = self._build_eval_fn()
+        iterator = iter(
+            self.strategy.distribute_datasets_from_function(dataset_fn))
+        totals: dict = {}
+        for _ in range(num_steps):
+            for name, (num, den) in self._eval_fn(iterator).items():
+                old = totals.get(name, (0.0, 0.0))
+                totals[name] = (old[0] + float(num), old[1] + float(den))
+        return _ratio(totals)
+
+    def evaluate_checkpoints(self, dataset_fn: Callable, num_steps: int,
+                             key_metric: str) -> dict:
+        """Evaluates every checkpoint not yet evaluated; keeps the best.
+
+        History goes to eval_history.json, the latest results to
+        eval_results.txt, and the best checkpoint by `key_metric` is copied
+        to output_dir/best/ (the original's model.ckpt-best).
+        """
+        output_dir = self.config.output_dir
+        history_path = os.path.join(output_dir, EVAL_HISTORY)
+        history = {}
+        if os.path.exists(history_path):
+            with open(history_path, encoding="utf-8") as f:
+                history = json.load(f)
+        writer = tf.summary.create_file_writer(
+            os.path.join(output_dir, "eval"))
+        results = {}
+        for path in self.manager.checkpoints:
+            name = os.path.basename(path)
+            if name in history:
+                continue
+            self.checkpoint.read(path).expect_partial()
+            results = self.evaluate(dataset_fn, num_steps)
+            results["global_step"] = int(self.global_step.numpy())
+            history[name] = results
+            logging.info("eval %s: %s", name, " ".join(
+                f"{k} {v:.4f}" for k, v in sorted(results.items())))
+            with writer.as_default(step=results["global_step"]):
+                for key, value in results.items():
+                    tf.summary.scalar(key, value)
+            write_results(os.path.join(output_dir, "eval_results.txt"),
+                          results)
+            best = max(history, key=lambda n: history[n][key_metric])
+            if best == name:
+                _copy_checkpoint(path, os.path.join(output_dir, BEST_DIR))
+                write_results(os.path.join(output_dir, BEST_DIR,
+                                           "eval_results.txt"), results)
+        tmp = f"{history_path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(history, f, indent=2, sort_keys=True)
+        os.replace(tmp, history_path)
+        return results
+
+
+def _copy_checkpoint(prefix: str, directory: str) -> None:
+    """Copies one checkpoint into `directory` (replacing what was there)."""
+    tmp = directory + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    name = os.path.basename(prefix)
+    for source in tf.io.gfile.glob(prefix + ".*"):
+        shutil.copy2(source, os.path.join(tmp, os.path.basename(source)))
+    with open(os.path.join(tmp, "checkpoint"), "w", encoding="utf-8") as f:
+        f.write(f'model_checkpoint_path: "{name}"\n'
+                f'all_model_checkpoint_paths: "{name}"\n')
+    config = os.path.join(os.path.dirname(prefix), "albert_config.json")
+    if os.path.exists(config):
+        shutil.copy2(config, tmp)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"

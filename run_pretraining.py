@@ -1,0 +1,121 @@
+"""ALBERT pretraining (MLM + SOP), the original run_pretraining.py's flags.
+
+  # Quickstart: no data given -> Python's docs as corpus, small model, CPU.
+  python run_pretraining.py
+
+  # The paper's recipe.
+  python run_pretraining.py --flagfile=configs/pretrain_base.flags \
+      --input_file='gs://bucket/pretrain/*.tfrecord' --output_dir=...
+"""
+
+import os
+
+import keras
+from absl import app
+from absl import flags
+from absl import logging
+
+from albert_tf import flags as albert_flags
+from albert_tf import quickstart
+from albert_tf.config import AlbertConfig
+from albert_tf.tasks import pretraining
+
+FLAGS = flags.FLAGS
+
+# The original's flags, names and defaults unchanged.
+flags.DEFINE_string("albert_config_file", None,
+                    "The config json file corresponding to the pre-trained "
+                    "ALBERT model (quickstart: a small built-in config).")
+flags.DEFINE_string("input_file", None,
+                    "Input TF example files (can be a glob or comma "
+                    "separated). Unset: the quickstart builds them.")
+flags.DEFINE_string("output_dir", None,
+                    "The output directory where the model checkpoints will "
+                    "be written (quickstart default: ./albert_quickstart).")
+flags.DEFINE_string("init_checkpoint", None,
+                    "Initial checkpoint: TF1, HF or albert_tf, a prefix or "
+                    "a directory (the format is detected).")
+flags.DEFINE_integer("max_seq_length", 512, "The maximum total input "
+                     "sequence length after WordPiece tokenization.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of "
+                     "masked LM predictions per sequence.")
+flags.DEFINE_bool("do_train", True, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
+flags.DEFINE_integer("train_batch_size", 4096, "Total batch size for "
+                     "training.")
+flags.DEFINE_integer("eval_batch_size", 64, "Total batch size for eval.")
+flags.DEFINE_enum("optimizer", "lamb", ["adamw", "lamb"], "The optimizer "
+                  "for training.")
+flags.DEFINE_float("learning_rate", 0.00176, "The initial learning rate.")
+flags.DEFINE_float("poly_power", 1.0, "The power of poly decay.")
+flags.DEFINE_integer("num_train_steps", 125000, "Number of training steps.")
+flags.DEFINE_integer("num_warmup_steps", 3125, "Number of warmup steps.")
+flags.DEFINE_integer("start_warmup_step", 0, "The starting step of warmup.")
+flags.DEFINE_integer("save_checkpoints_steps", 5000, "How often to save "
+                     "the model checkpoint.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many checkpoints to "
+                     "keep.")
+flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
+                     "in each estimator call.")
+flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
+flags.DEFINE_bool("init_from_group0", False, "Whether to initialize "
+                  "parameters of other groups from group 0.")
+albert_flags.define_common_flags()
+
+QUICKSTART_OUTPUT_DIR = "albert_quickstart"
+
+
+def main(argv):
+    del argv  # Unused.
+    spm_model_file = None
+    if FLAGS.input_file is None:
+        logging.info("No --input_file: running the quickstart on Python's "
+                     "own documentation.")
+        if FLAGS.output_dir is None:
+            FLAGS.output_dir = QUICKSTART_OUTPUT_DIR
+        albert_flags.set_defaults(quickstart.QUICKSTART_FLAGS)
+        if FLAGS.export_dir is None:
+            FLAGS.export_dir = os.path.join(FLAGS.output_dir, "export")
+        data = quickstart.prepare(os.path.join(FLAGS.output_dir, "data"),
+                                  seed=FLAGS.seed)
+        FLAGS.input_file = data.input_file
+        spm_model_file = data.spm_model_file
+        albert_config = quickstart.QUICKSTART_CONFIG
+        if FLAGS.albert_config_file:
+            albert_config = AlbertConfig.from_json_file(
+                FLAGS.albert_config_file)
+    else:
+        if not FLAGS.albert_config_file or not FLAGS.output_dir:
+            raise app.UsageError("--albert_config_file and --output_dir are "
+                                 "required with --input_file")
+        albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
+    albert_flags.write_flags(FLAGS.output_dir)
+    keras.utils.set_random_seed(FLAGS.seed)
+    strategy = albert_flags.strategy_from_flags()
+    run_config = albert_flags.run_config_from_flags(
+        FLAGS.num_train_steps, FLAGS.train_batch_size,
+        FLAGS.keep_checkpoint_max)
+    optimizer_config = pretraining.OptimizerConfig(
+        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
+        num_train_steps=FLAGS.num_train_steps,
+        num_warmup_steps=FLAGS.num_warmup_steps,
+        start_warmup_step=FLAGS.start_warmup_step,
+        poly_power=FLAGS.poly_power)
+    results = pretraining.run(
+        albert_config, run_config, optimizer_config, strategy,
+        input_file=FLAGS.input_file, max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
+        eval_batch_size=FLAGS.eval_batch_size,
+        max_eval_steps=FLAGS.max_eval_steps,
+        init_checkpoint=FLAGS.init_checkpoint,
+        init_from_group0=FLAGS.init_from_group0, dtype=FLAGS.dtype,
+        export_dir=FLAGS.export_dir, seed=FLAGS.seed,
+        spm_model_file=spm_model_file)
+    if results:
+        logging.info("Final eval: %s", " ".join(
+            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+
+
+if __name__ == "__main__":
+    app.run(main)
