@@ -106,6 +106,15 @@ def test_truncate_seq_pair_trims_the_longer_side_from_both_ends():
     assert fronts > 150 and backs > 150
 
 
+def test_fast_shuffle_is_random_shuffle_draw_for_draw():
+    for n in (0, 1, 2, 7, 64, 1000):
+        ours, ref = random.Random(n), random.Random(n)
+        x, y = list(range(n)), list(range(n))
+        pd.shuffle(ours, x)
+        ref.shuffle(y)
+        assert x == y and ours.random() == ref.random()
+
+
 def test_ngram_sampler_equals_numpy_choice_and_follows_one_over_n():
     for favor_shorter in (True, False):
         sampler = pd.NgramSampler(3, favor_shorter)

@@ -123,10 +123,12 @@ _VARINTS: list[bytes] = [_varint(v) for v in range(1 << 15)]
 
 
 def _varints(values: Sequence[int]) -> bytes:
-    table = _VARINTS
-    size = len(table)
-    return b"".join([table[v] if 0 <= v < size else _varint(v)
-                     for v in values])
+    low, high = min(values), max(values)
+    if low >= 0 and high < 0x80:
+        return bytes(values)  # One byte per value: the value itself.
+    if low >= 0 and high < len(_VARINTS):
+        return b"".join(map(_VARINTS.__getitem__, values))
+    return b"".join(_varint(v) for v in values)
 
 
 def _field(number: int, payload: bytes) -> bytes:

@@ -168,6 +168,25 @@ class NgramSampler:
         return bisect.bisect_right(self._cdf, np_rng.random_sample()) + 1
 
 
+def shuffle(rng: random.Random, x: list) -> None:
+    """`rng.shuffle(x)`, the same permutation and the same draws, faster.
+
+    CPython's Random.shuffle swaps x[i] with x[randbelow(i + 1)] for i from
+    the end, where randbelow draws getrandbits(bit_length) until below the
+    bound. Inlining that halves the cost of the two shuffles per instance
+    (the largest cost of the algorithm); tests check equality with
+    random.Random.shuffle.
+    """
+    getrandbits = rng.getrandbits
+    for i in range(len(x) - 1, 0, -1):
+        n = i + 1
+        k = n.bit_length()
+        j = getrandbits(k)
+        while j >= n:
+            j = getrandbits(k)
+        x[i], x[j] = x[j], x[i]
+
+
 def truncate_seq_pair(tokens_a: list, tokens_b: list, max_num_tokens: int,
                       rng: random.Random) -> None:
     """Trims the longer side, one token at a time, front or back at random."""
@@ -222,7 +241,7 @@ def create_masked_lm_predictions(
     # The original shuffles a list with one n-gram list per word; shuffling
     # word indexes draws the same permutation (it depends on length only).
     order = list(range(len(cand_indexes)))
-    rng.shuffle(order)
+    shuffle(rng, order)
     masked: list[tuple[int, int]] = []  # (position, original id)
     covered: set[int] = set()
     for idx in order:
@@ -259,7 +278,7 @@ def create_masked_lm_predictions(
                 setattr(stats, kind, getattr(stats, kind) + 1)
             masked.append((p, ids[p]))
 
-    rng.shuffle(order)  # The original reshuffles even without permutation.
+    shuffle(rng, order)  # The original reshuffles even without permutation.
     if config.do_permutation:
         masked.extend(_permute(order, span, num_to_predict, covered,
                                output_ids, sampler, rng, np_rng))
@@ -290,7 +309,7 @@ def _permute(order, span, num_to_predict, covered, output_ids, sampler, rng,
         select.update(index_set)
     sources = sorted(select)
     targets = list(sources)
-    rng.shuffle(targets)
+    shuffle(rng, targets)
     before = list(output_ids)
     for src, tgt in zip(sources, targets):
         output_ids[src] = before[tgt]

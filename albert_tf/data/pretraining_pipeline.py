@@ -218,6 +218,27 @@ def _unpack(doc: TokenizedDoc) -> pd.Document:
     return [seg.tolist() for seg in np.split(tokens, np.cumsum(lengths)[:-1])]
 
 
+class _LazyDocs:
+    """A sequence of documents unpacked on first access.
+
+    Most reservoir documents are never drawn as random documents, so
+    unpacking them all for every unit would cost more than the unit itself.
+    """
+
+    def __init__(self, packed: list):
+        self._packed = packed
+        self._docs: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __getitem__(self, index: int) -> pd.Document:
+        doc = self._docs.get(index)
+        if doc is None:
+            doc = self._docs[index] = _unpack(self._packed[index])
+        return doc
+
+
 def unit_rngs(random_seed: int, pass_index: int, unit_index: int):
     """The (random.Random, RandomState) pair for one work unit."""
     key = f"albert_tf:{random_seed}:{pass_index}:{unit_index}"
@@ -232,7 +253,7 @@ def make_unit(args) -> tuple[list[bytes], pd.Stats, int]:
      unit_index) = args
     rng, np_rng = unit_rngs(random_seed, pass_index, unit_index)
     sampler = pd.NgramSampler(config.ngram, config.favor_shorter_ngram)
-    pool = [_unpack(d) for d in docs] + [_unpack(d) for d in reservoir]
+    pool = _LazyDocs(list(docs) + list(reservoir))
     stats = pd.Stats()
     records = []
     for index in range(len(docs)):
