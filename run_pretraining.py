@@ -10,7 +10,6 @@
 
 import os
 
-import keras
 from absl import app
 from absl import flags
 from absl import logging
@@ -90,7 +89,7 @@ def main(argv):
                                  "required with --input_file")
         albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
     albert_flags.write_flags(FLAGS.output_dir)
-    keras.utils.set_random_seed(FLAGS.seed)
+    albert_flags.setup_runtime()
     strategy = albert_flags.strategy_from_flags()
     run_config = albert_flags.run_config_from_flags(
         FLAGS.num_train_steps, FLAGS.train_batch_size,

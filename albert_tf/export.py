@@ -48,6 +48,10 @@ class _Export(tf.Module):
     def serve(self, input_ids, input_mask, segment_ids):
         return self._run(input_ids, input_mask, segment_ids)
 
+
+class _TextExport(_Export):
+    """Adds raw-text signatures (tf.saved_model.save traces every method)."""
+
     def pack(self, text_a, text_b=None):
         """Raw text -> (input_ids, input_mask, segment_ids), int32 [B, T]."""
         segments = [self.tokenizer(text_a)]
@@ -83,7 +87,8 @@ def export_model(model: keras.Model, export_dir: str,
     if spm_model_file:
         tokenizer = in_graph.InGraphTokenizer.from_file(
             spm_model_file, do_lower_case=do_lower_case)
-    module = _Export(model, output_keys, tokenizer, max_seq_length)
+    module_class = _TextExport if tokenizer is not None else _Export
+    module = module_class(model, output_keys, tokenizer, max_seq_length)
     signatures = {"serving_default": module.serve}
     if tokenizer is not None:
         signatures["serve_text"] = module.serve_text

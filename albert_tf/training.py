@@ -107,11 +107,20 @@ class Trainer:
                 0, dtype=tf.int64, trainable=False, name="global_step")
         self._train_fn = None
         self._eval_fn = None
+        self.history: list[dict] = []  # The logged metrics, in order.
+        self.is_chief = _is_chief(strategy)
+        # Every MultiWorkerMirrored worker must save (the save is a
+        # collective); only the chief writes into output_dir.
+        checkpoint_dir = run_config.output_dir
+        if not self.is_chief:
+            checkpoint_dir = os.path.join(
+                run_config.output_dir,
+                f"worker_{strategy.cluster_resolver.task_id}")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer,
             global_step=self.global_step)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, run_config.output_dir,
+            self.checkpoint, checkpoint_dir,
             max_to_keep=run_config.keep_checkpoint_max,
             checkpoint_name=CHECKPOINT_NAME)
 
@@ -190,7 +199,7 @@ class Trainer:
     def restore_or_initialize(self, init_fn: Callable | None = None,
                               iterator=None) -> int:
         """Resumes from output_dir, else runs init_fn(model). Returns step."""
-        if iterator is not None and self.config.checkpoint_input_pipeline:
+        if isinstance(iterator, tf.data.Iterator):
             self.checkpoint.iterator = iterator
         latest = self.manager.latest_checkpoint
         if latest:
@@ -205,8 +214,15 @@ class Trainer:
               summary_every_n_steps: int | None = None) -> dict:
         """Trains to num_train_steps; returns the last logged metrics."""
         config = self.config
-        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
-        iterator = iter(dataset)
+        if self.num_replicas == 1 and config.checkpoint_input_pipeline:
+            # A plain tf.data iterator can be checkpointed, so a resumed run
+            # sees exactly the batches an uninterrupted one would.
+            iterator = iter(dataset_fn(tf.distribute.InputContext()))
+        else:
+            # Distributed iterators cannot be checkpointed: after a resume
+            # the input starts over from its seed.
+            iterator = iter(
+                self.strategy.distribute_datasets_from_function(dataset_fn))
         step = self.restore_or_initialize(init_fn, iterator)
         if step >= config.num_train_steps:
             logging.info("Already at step %d >= num_train_steps=%d", step,
@@ -214,8 +230,7 @@ class Trainer:
             return {}
         if self._train_fn is None:
             self._train_fn = self._build_train_fn()
-        writer = tf.summary.create_file_writer(
-            os.path.join(config.output_dir, "train"))
+        writer = _summary_writer(self.is_chief, config.output_dir, "train")
         logs = {}
         start_step, start_time = step, time.time()
         last_time, last_step = start_time, step
@@ -252,6 +267,7 @@ class Trainer:
                         f"{k} {v:.4f}" for k, v in sorted(logs.items())
                         if k not in ("loss", "learning_rate",
                                      "examples_per_second")))
+                self.history.append({"global_step": step, **logs})
                 with writer.as_default(step=step):
                     for name, value in logs.items():
                         tf.summary.scalar(name, value)
@@ -259,11 +275,19 @@ class Trainer:
                 last_time, last_step = now, step
             if (step % config.save_checkpoints_steps == 0
                     or step == config.num_train_steps):
+                if not self._weights_finite():
+                    raise FloatingPointError(
+                        f"non-finite weights at step {step}; stopping "
+                        f"without saving them. Lower the learning rate.")
                 path = self.manager.save(checkpoint_number=step)
                 logging.info("Saved %s", path)
         logging.info("Trained %d steps in %s", step - start_step,
                      _duration(time.time() - start_time))
         return logs
+
+    def _weights_finite(self) -> bool:
+        return all(bool(tf.reduce_all(tf.math.is_finite(v)))
+                   for v in self.model.trainable_variables)
 
     def _learning_rate(self) -> float:
         # Keras evaluates the schedule at the optimizer's own step.
@@ -315,8 +339,7 @@ class Trainer:
         if os.path.exists(history_path):
             with open(history_path, encoding="utf-8") as f:
                 history = json.load(f)
-        writer = tf.summary.create_file_writer(
-            os.path.join(output_dir, "eval"))
+        writer = _summary_writer(self.is_chief, output_dir, "eval")
         results = {}
         for path in self.manager.checkpoints:
             name = os.path.basename(path)
@@ -331,6 +354,8 @@ class Trainer:
             with writer.as_default(step=results["global_step"]):
                 for key, value in results.items():
                     tf.summary.scalar(key, value)
+            if not self.is_chief:
+                continue
             write_results(os.path.join(output_dir, "eval_results.txt"),
                           results)
             best = max(history, key=lambda n: history[n][key_metric])
@@ -338,11 +363,27 @@ class Trainer:
                 _copy_checkpoint(path, os.path.join(output_dir, BEST_DIR))
                 write_results(os.path.join(output_dir, BEST_DIR,
                                            "eval_results.txt"), results)
-        tmp = f"{history_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(history, f, indent=2, sort_keys=True)
-        os.replace(tmp, history_path)
+        if self.is_chief:
+            tmp = f"{history_path}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(history, f, indent=2, sort_keys=True)
+            os.replace(tmp, history_path)
         return results
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _summary_writer(is_chief: bool, output_dir: str, name: str):
+    if not is_chief:
+        return tf.summary.create_noop_writer()
+    return tf.summary.create_file_writer(os.path.join(output_dir, name))
 
 
 def _copy_checkpoint(prefix: str, directory: str) -> None:

@@ -129,10 +129,11 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
             f"max_seq_length={max_seq_length} > max_position_embeddings="
             f"{albert_config.max_position_embeddings} of the config")
     os.makedirs(run_config.output_dir, exist_ok=True)
-    albert_config.to_json_file(os.path.join(run_config.output_dir,
-                                            checkpoints.CONFIG_NAME))
     task = PretrainingTask(albert_config, optimizer_config, dtype)
     trainer = training.Trainer(task, strategy, run_config)
+    if trainer.is_chief:
+        albert_config.to_json_file(os.path.join(run_config.output_dir,
+                                                checkpoints.CONFIG_NAME))
 
     def dataset_fn(is_training, global_batch):
         def make(context):
@@ -167,7 +168,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
                              f"divisible by the replicas")
         results = trainer.evaluate_checkpoints(
             dataset_fn(False, eval_batch_size), max_eval_steps, KEY_METRIC)
-    if export_dir:
+    if export_dir and trainer.is_chief:
         latest = trainer.manager.latest_checkpoint
         if latest:
             trainer.checkpoint.read(latest).expect_partial()

@@ -1,0 +1,233 @@
+"""Pretraining end to end: the runner, failure handling, resume, strategies."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+import pretraining_fixtures as fx
+from albert_tf import distribute
+from albert_tf import flags as albert_flags
+from albert_tf import training
+from albert_tf.tasks import pretraining
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TESTS = pathlib.Path(__file__).resolve().parent
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+           PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]))
+
+
+@pytest.fixture(scope="module")
+def records(tiny_spm, tmp_path_factory):
+    return fx.write_records(tiny_spm, tmp_path_factory.mktemp("records"))
+
+
+@pytest.fixture(scope="module")
+def one_file_records(tiny_spm, tmp_path_factory):
+    return fx.write_records(tiny_spm, tmp_path_factory.mktemp("one"),
+                            num_files=1)
+
+
+def _runner(args, **kwargs):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_pretraining.py"), *args],
+        env=ENV, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_runner_end_to_end_with_flagfile(records, tmp_path):
+    config_file = fx.write_config(tmp_path / "albert_config.json")
+    out = tmp_path / "out"
+    flagfile = tmp_path / "run.flags"
+    flagfile.write_text("\n".join(fx.runner_flags(
+        records, config_file, out, export_dir=tmp_path / "export")) + "\n")
+    result = _runner([f"--flagfile={flagfile}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--num_train_steps=4" in (out / "flags.txt").read_text()
+    assert json.loads((out / "albert_config.json").read_text()) == \
+        fx.albert_config().to_dict()
+    assert tf.train.latest_checkpoint(str(out)).endswith("ckpt-4")
+    results = dict(line.split(" = ") for line in
+                   (out / "eval_results.txt").read_text().splitlines())
+    assert set(results) == {"global_step", "masked_lm_accuracy",
+                            "masked_lm_loss", "sentence_order_accuracy",
+                            "sentence_order_loss"}
+    assert float(results["global_step"]) == 4
+    assert 0 <= float(results["masked_lm_accuracy"]) <= 1
+    assert float(results["masked_lm_loss"]) > 0
+    history = json.loads((out / "eval_history.json").read_text())
+    assert set(history) == {"ckpt-2", "ckpt-4"}
+    best = max(history, key=lambda k: history[k]["masked_lm_accuracy"])
+    assert tf.train.latest_checkpoint(str(out / "best")).endswith(best)
+    assert list((out / "train").glob("events.out.tfevents.*"))
+    exported = tf.saved_model.load(str(tmp_path / "export"))
+    serve = exported.signatures["serving_default"]
+    ids = tf.constant([[2, 10, 11, 3, 0], [2, 12, 3, 0, 0]], tf.int32)
+    outputs = serve(input_ids=ids, input_mask=tf.cast(ids > 0, tf.int32),
+                    segment_ids=tf.zeros_like(ids))
+    assert outputs["pooled_output"].shape == (2, 8)
+    assert outputs["sequence_output"].shape == (2, 5, 8)
+
+
+def _library_run(records, tmp_path, **overrides):
+    values = dict(learning_rate=0.01, num_train_steps=4, num_warmup_steps=1)
+    optimizer_values = {k: overrides.pop(k) for k in list(overrides)
+                        if k in ("learning_rate", "optimizer")}
+    values.update(optimizer_values)
+    run_config = training.RunConfig(
+        output_dir=str(tmp_path / "out"), num_train_steps=4,
+        train_batch_size=4, iterations_per_loop=2, log_every_n_steps=2,
+        save_checkpoints_steps=overrides.pop("save_checkpoints_steps", 2))
+    return pretraining.run(
+        overrides.pop("config", fx.albert_config()), run_config,
+        pretraining.OptimizerConfig(**values),
+        distribute.get_strategy("one_device"), records, fx.SEQ,
+        fx.PREDICTIONS, seed=1, **overrides)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_no_checkpoint(records,
+                                                               tmp_path):
+    # An absurd learning rate: the weights blow up within a few steps.
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        _library_run(records, tmp_path, learning_rate=1e38,
+                     optimizer="adamw", save_checkpoints_steps=1)
+    saved = sorted((tmp_path / "out").glob("ckpt-*.index"))
+    assert "ckpt-4.index" not in [p.name for p in saved]
+    for path in saved:
+        for value in _read_weights(str(path)[:-len(".index")]).values():
+            assert np.isfinite(value).all(), path
+
+
+def test_non_finite_weights_are_never_saved(records, tmp_path):
+    # lr overflows float32: the very first update makes the weights NaN.
+    with pytest.raises(FloatingPointError, match="non-finite weights"):
+        _library_run(records, tmp_path, learning_rate=1e39,
+                     optimizer="adamw", save_checkpoints_steps=1)
+    assert not list((tmp_path / "out").glob("ckpt-*"))
+
+
+def test_max_seq_length_beyond_position_embeddings(records, tmp_path):
+    with pytest.raises(ValueError, match="max_seq_length=16 > "
+                       "max_position_embeddings=8"):
+        _library_run(records, tmp_path,
+                     config=fx.albert_config(max_position_embeddings=8))
+
+
+def test_vocab_size_smaller_than_the_data(records, tmp_path):
+    with pytest.raises(ValueError, match="vocab_size=50"):
+        _library_run(records, tmp_path, config=fx.albert_config(vocab_size=50))
+
+
+def _read_weights(prefix):
+    reader = tf.train.load_checkpoint(prefix)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k.startswith(("model/", "optimizer/"))
+            and k.endswith("VARIABLE_VALUE")}
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
+                                                           tmp_path):
+    config_file = fx.write_config(tmp_path / "albert_config.json")
+
+    def args(out):
+        return fx.runner_flags(
+            records, config_file, out, num_train_steps=30,
+            save_checkpoints_steps=5, iterations_per_loop=1,
+            log_every_n_steps=1, do_eval=False) + ["--deterministic"]
+
+    straight = tmp_path / "straight"
+    result = _runner(args(straight))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_pretraining.py"), *args(killed)],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "ckpt-5.index").exists():
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "ckpt-30.index").exists(), "finished before kill"
+    result = _runner(args(killed))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resumed from" in result.stderr
+
+    expected = _read_weights(str(straight / "ckpt-30"))
+    got = _read_weights(str(killed / "ckpt-30"))
+    assert set(got) == set(expected) and len(expected) > 50
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-6,
+                                   err_msg=key)
+
+
+def _distributed(strategy, records, out, env=None, cpus=None):
+    command = [sys.executable, str(TESTS / "distributed_run.py"), strategy,
+               records, str(out)] + ([str(cpus)] if cpus else [])
+    return subprocess.Popen(command, env=env or ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process):
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+
+
+def test_mirrored_follows_the_single_device_loss(one_file_records, tmp_path):
+    single = tmp_path / "single.json"
+    mirrored = tmp_path / "mirrored.json"
+    _finish(_distributed("one_device", one_file_records, single))
+    _finish(_distributed("mirrored", one_file_records, mirrored, cpus=2))
+    a, b = json.loads(single.read_text()), json.loads(mirrored.read_text())
+    assert (a["replicas"], b["replicas"]) == (1, 2)
+    assert len(a["losses"]) == 5
+    np.testing.assert_allclose(b["losses"], a["losses"], atol=1e-5)
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_local_workers_agree_on_the_weights(one_file_records, tmp_path):
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers},
+                     "task": {"type": "worker", "index": index}}
+        env = dict(ENV, TF_CONFIG=json.dumps(tf_config))
+        processes.append(_distributed(
+            "multi_worker_mirrored", one_file_records,
+            tmp_path / f"worker{index}.json", env=env))
+    for process in processes:
+        _finish(process)
+    a, b = (json.loads((tmp_path / f"worker{i}.json").read_text())
+            for i in range(2))
+    assert a["replicas"] == b["replicas"] == 2
+    assert a["weights"] == b["weights"]
+    assert a["losses"] == b["losses"] and len(a["losses"]) == 5
+
+
+def test_tpu_flags_choose_the_tpu_strategy(monkeypatch):
+    values = flags.FlagValues()
+    albert_flags.define_common_flags(values)
+    values(["prog", "--use_tpu", "--tpu=local"])
+    calls = []
+    monkeypatch.setattr(distribute, "_tpu_strategy",
+                        lambda address: calls.append(address) or "tpu!")
+    assert albert_flags.strategy_from_flags(values) == "tpu!"
+    assert calls == ["local"]
