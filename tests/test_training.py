@@ -139,8 +139,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
 
     def args(out):
         return fx.runner_flags(
-            records, config_file, out, num_train_steps=30,
-            save_checkpoints_steps=5, iterations_per_loop=1,
+            records, config_file, out, num_train_steps=12,
+            save_checkpoints_steps=3, iterations_per_loop=1,
             log_every_n_steps=1, do_eval=False) + ["--deterministic"]
 
     straight = tmp_path / "straight"
@@ -152,18 +152,18 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
         [sys.executable, str(ROOT / "run_pretraining.py"), *args(killed)],
         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "ckpt-5.index").exists():
+    while not (killed / "ckpt-3.index").exists():
         assert process.poll() is None and time.time() < deadline
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "ckpt-30.index").exists(), "finished before kill"
+    assert not (killed / "ckpt-12.index").exists(), "finished before kill"
     result = _runner(args(killed))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resumed from" in result.stderr
 
-    expected = _read_weights(str(straight / "ckpt-30"))
-    got = _read_weights(str(killed / "ckpt-30"))
+    expected = _read_weights(str(straight / "ckpt-12"))
+    got = _read_weights(str(killed / "ckpt-12"))
     assert set(got) == set(expected) and len(expected) > 50
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], atol=1e-6,
