@@ -75,8 +75,10 @@ def main(argv):
         albert_flags.set_defaults(quickstart.QUICKSTART_FLAGS)
         if FLAGS.export_dir is None:
             FLAGS.export_dir = os.path.join(FLAGS.output_dir, "export")
-        data = quickstart.prepare(os.path.join(FLAGS.output_dir, "data"),
-                                  seed=FLAGS.seed)
+        data = quickstart.prepare(
+            os.path.join(FLAGS.output_dir, "data"), seed=FLAGS.seed,
+            max_seq_length=FLAGS.max_seq_length,
+            max_predictions_per_seq=FLAGS.max_predictions_per_seq)
         FLAGS.input_file = data.input_file
         spm_model_file = data.spm_model_file
         albert_config = quickstart.QUICKSTART_CONFIG

@@ -58,8 +58,10 @@ class QuickstartData:
     corpus_file: str
 
 
-def prepare(data_dir: str, num_workers: int = 1,
-            seed: int = 12345) -> QuickstartData:
+def prepare(data_dir: str, num_workers: int = 1, seed: int = 12345,
+            max_seq_length: int = MAX_SEQ_LENGTH,
+            max_predictions_per_seq: int = MAX_PREDICTIONS_PER_SEQ
+            ) -> QuickstartData:
     """Corpus, vocabulary and TFRecords in data_dir (reused when present)."""
     os.makedirs(data_dir, exist_ok=True)
     corpus = os.path.join(data_dir, "corpus.txt")
@@ -72,12 +74,13 @@ def prepare(data_dir: str, num_workers: int = 1,
     if not os.path.exists(prefix + ".model"):
         train_spm.train_spm([corpus], prefix, vocab_size=VOCAB_SIZE,
                             preprocess=True, do_lower_case=True, seed=seed)
-    records = [os.path.join(data_dir, f"pretrain-{i}.tfrecord")
-               for i in range(2)]
+    records = [os.path.join(
+        data_dir, f"pretrain-{max_seq_length}-{max_predictions_per_seq}-{i}"
+        f".tfrecord") for i in range(2)]
     if not all(os.path.exists(r) for r in records):
         config = pretraining_data.PretrainingConfig(
-            max_seq_length=MAX_SEQ_LENGTH,
-            max_predictions_per_seq=MAX_PREDICTIONS_PER_SEQ)
+            max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_predictions_per_seq)
         pretraining_run.run(
             corpus, ",".join(records), vocab_file=None,
             spm_model_file=prefix + ".model", do_lower_case=True,

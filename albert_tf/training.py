@@ -25,6 +25,7 @@ import time
 from typing import Callable, Protocol
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -33,6 +34,7 @@ from albert_tf import optimization
 CHECKPOINT_NAME = "ckpt"
 BEST_DIR = "best"
 EVAL_HISTORY = "eval_history.json"
+BEST_TRIAL = "best_trial.txt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,7 @@ class RunConfig:
     num_train_steps: int
     train_batch_size: int  # Global, over all replicas.
     save_checkpoints_steps: int = 5000
-    keep_checkpoint_max: int = 5
+    keep_checkpoint_max: int | None = 5  # None keeps every checkpoint.
     iterations_per_loop: int = 1000
     log_every_n_steps: int = 100
     jit_compile: bool = False
@@ -211,8 +213,12 @@ class Trainer:
         return int(self.global_step.numpy())
 
     def train(self, dataset_fn: Callable, init_fn: Callable | None = None,
-              summary_every_n_steps: int | None = None) -> dict:
-        """Trains to num_train_steps; returns the last logged metrics."""
+              on_save: Callable[[str], None] | None = None) -> dict:
+        """Trains to num_train_steps; returns the last logged metrics.
+
+        on_save(path) runs after each checkpoint is written (e.g. to
+        evaluate it while its weights are still in the model).
+        """
         config = self.config
         if self.num_replicas == 1 and config.checkpoint_input_pipeline:
             # A plain tf.data iterator can be checkpointed, so a resumed run
@@ -281,6 +287,8 @@ class Trainer:
                         f"without saving them. Lower the learning rate.")
                 path = self.manager.save(checkpoint_number=step)
                 logging.info("Saved %s", path)
+                if on_save is not None:
+                    on_save(path)
         logging.info("Trained %d steps in %s", step - start_step,
                      _duration(time.time() - start_time))
         return logs
@@ -325,13 +333,17 @@ class Trainer:
                 totals[name] = (old[0] + float(num), old[1] + float(den))
         return _ratio(totals)
 
-    def evaluate_checkpoints(self, dataset_fn: Callable, num_steps: int,
-                             key_metric: str) -> dict:
+    def evaluate_checkpoints(self, evaluate_fn: Callable[[], dict],
+                             key_metric: str, prune: bool = False) -> dict:
         """Evaluates every checkpoint not yet evaluated; keeps the best.
 
-        History goes to eval_history.json, the latest results to
-        eval_results.txt, and the best checkpoint by `key_metric` is copied
-        to output_dir/best/ (the original's model.ckpt-best).
+        evaluate_fn() computes the metrics of the weights currently in the
+        model. History goes to eval_history.json, each result to
+        eval_results.txt, the best by `key_metric` to output_dir/best/ (the
+        original's model.ckpt-best) and best_trial.txt
+        (`global_step:best_step:best_value`, as run_classifier). With
+        `prune`, evaluated checkpoints other than the best and the latest
+        are deleted, as run_classifier does.
         """
         output_dir = self.config.output_dir
         history_path = os.path.join(output_dir, EVAL_HISTORY)
@@ -346,7 +358,7 @@ class Trainer:
             if name in history:
                 continue
             self.checkpoint.read(path).expect_partial()
-            results = self.evaluate(dataset_fn, num_steps)
+            results = dict(evaluate_fn())
             results["global_step"] = int(self.global_step.numpy())
             history[name] = results
             logging.info("eval %s: %s", name, " ".join(
@@ -363,12 +375,53 @@ class Trainer:
                 _copy_checkpoint(path, os.path.join(output_dir, BEST_DIR))
                 write_results(os.path.join(output_dir, BEST_DIR,
                                            "eval_results.txt"), results)
+            _write_text(os.path.join(output_dir, BEST_TRIAL),
+                        f"{results['global_step']}:"
+                        f"{history[best]['global_step']}:"
+                        f"{history[best][key_metric]}")
         if self.is_chief:
-            tmp = f"{history_path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(history, f, indent=2, sort_keys=True)
-            os.replace(tmp, history_path)
+            _write_text(history_path,
+                        json.dumps(history, indent=2, sort_keys=True))
+            if prune and history:
+                best = max(history, key=lambda n: history[n][key_metric])
+                latest = self.manager.latest_checkpoint
+                for path in self.manager.checkpoints:
+                    name = os.path.basename(path)
+                    if name in history and name != best and path != latest:
+                        for f in tf.io.gfile.glob(path + ".*"):
+                            tf.io.gfile.remove(f)
         return results
+
+    def predict(self, dataset: tf.data.Dataset,
+                keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Model outputs `keys` and every input feature, batch by batch.
+
+        Runs on the host in dataset order (not sharded), so rows line up
+        with the examples that were written.
+        """
+        @tf.function
+        def step(batch):
+            outputs = self.model(batch, training=False)
+            return {k: tf.cast(outputs[k], tf.float32) for k in keys}
+
+        collected: dict = {}
+        for batch in dataset:
+            row = {**{k: v.numpy() for k, v in batch.items()},
+                   **{k: v.numpy() for k, v in step(batch).items()}}
+            for key, value in row.items():
+                collected.setdefault(key, []).append(value)
+        return {k: np.concatenate(v) for k, v in collected.items()}
+
+    def restore(self, path: str) -> None:
+        """Loads a checkpoint of this run (model, optimizer, step)."""
+        self.checkpoint.read(path).expect_partial()
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:

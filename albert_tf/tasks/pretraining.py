@@ -166,12 +166,14 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
         if eval_batch_size % strategy.num_replicas_in_sync:
             raise ValueError(f"eval_batch_size={eval_batch_size} is not "
                              f"divisible by the replicas")
+        eval_dataset_fn = dataset_fn(False, eval_batch_size)
         results = trainer.evaluate_checkpoints(
-            dataset_fn(False, eval_batch_size), max_eval_steps, KEY_METRIC)
+            lambda: trainer.evaluate(eval_dataset_fn, max_eval_steps),
+            KEY_METRIC)
     if export_dir and trainer.is_chief:
         latest = trainer.manager.latest_checkpoint
         if latest:
-            trainer.checkpoint.read(latest).expect_partial()
+            trainer.restore(latest)
         export.export_encoder(trainer.model.encoder, export_dir,
                               spm_model_file, do_lower_case, max_seq_length)
     return results

@@ -1,0 +1,129 @@
+"""GLUE fine-tuning, with the original run_classifier.py's flags.
+
+  python run_classifier.py --flagfile=configs/glue/mrpc.flags \
+      --data_dir=glue_data --albert_config_file=albert_base/albert_config.json \
+      --spm_model_file=albert_base/30k-clean.model \
+      --init_checkpoint=albert_base --output_dir=runs/mrpc \
+      --do_train --do_eval --do_predict
+"""
+
+import math
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from albert_tf import flags as albert_flags
+from albert_tf.config import AlbertConfig
+from albert_tf.data import glue
+from albert_tf.tasks import classification
+
+FLAGS = flags.FLAGS
+
+# The original's flags, names and defaults unchanged.
+flags.DEFINE_string("data_dir", None, "The input data dir. Should contain "
+                    "the .tsv files (or other data files) for the task.")
+flags.DEFINE_string("albert_config_file", None, "The config json file "
+                    "corresponding to the pre-trained ALBERT model.")
+flags.DEFINE_string("task_name", None, "The name of the task to train: "
+                    + ", ".join(glue.TASK_NAMES))
+flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
+                    "vocab.txt when there is no spm_model_file).")
+flags.DEFINE_string("spm_model_file", None, "The model file for sentence "
+                    "piece tokenization.")
+flags.DEFINE_string("output_dir", None, "The output directory where the "
+                    "model checkpoints will be written.")
+flags.DEFINE_string("cached_dir", None, "Path to cached training and dev "
+                    "tfrecord file (default: output_dir).")
+flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, HF "
+                    "or albert_tf (detected), usually a pre-trained model.")
+flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: pass "
+                    "the module's variables as --init_checkpoint instead.")
+flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input "
+                  "text. Should be True for uncased models.")
+flags.DEFINE_integer("max_seq_length", 512, "The maximum total input "
+                     "sequence length after tokenization.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
+flags.DEFINE_bool("do_predict", False, "Whether to run the model in "
+                  "inference mode on the test set.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for "
+                     "training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for "
+                     "predict.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for "
+                   "Adam.")
+flags.DEFINE_integer("train_step", 1000, "Total number of training steps.")
+flags.DEFINE_alias("num_train_steps", "train_step")
+flags.DEFINE_integer("warmup_step", 0, "Number of steps for linear "
+                     "learning rate warmup.")
+flags.DEFINE_alias("num_warmup_steps", "warmup_step")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save "
+                     "the model checkpoint.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "Accepted for "
+                     "compatibility: as the original, every checkpoint is "
+                     "kept until evaluated; then only the best and the "
+                     "latest stay.")
+flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
+                     "in each host call (at most save_checkpoints_steps).")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer to "
+                  "use.")
+flags.DEFINE_float("threshold_to_export", math.nan, "Accepted for "
+                   "compatibility; the best checkpoint is exported.")
+# New: the paper's Table 14 varies the dropout by task.
+flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
+                   "hidden_dropout_prob and attention_probs_dropout_prob "
+                   "of the config (Table 14's ALBERT DR).")
+flags.DEFINE_float("classifier_dropout_prob", 0.1, "Dropout on the pooled "
+                   "output before the classifier (Table 14's Cls DR).")
+albert_flags.define_common_flags()
+flags.mark_flags_as_required(["data_dir", "task_name", "output_dir",
+                              "albert_config_file"])
+
+
+def main(argv):
+    del argv  # Unused.
+    if FLAGS.albert_hub_module_handle:
+        raise app.UsageError(
+            "--albert_hub_module_handle is not supported; pass "
+            "--init_checkpoint=<module>/variables/variables (the module/ "
+            "prefix is understood)")
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+        raise app.UsageError("at least one of --do_train, --do_eval, "
+                             "--do_predict is required")
+    if not (FLAGS.spm_model_file or FLAGS.vocab_file):
+        raise app.UsageError("one of --spm_model_file or --vocab_file is "
+                             "required")
+    albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
+    if FLAGS.albert_dropout_prob is not None:
+        albert_config = albert_config.replace(
+            hidden_dropout_prob=FLAGS.albert_dropout_prob,
+            attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
+    albert_flags.write_flags(FLAGS.output_dir)
+    albert_flags.setup_runtime()
+    strategy = albert_flags.strategy_from_flags()
+    run_config = albert_flags.run_config_from_flags(
+        FLAGS.train_step, FLAGS.train_batch_size, keep_checkpoint_max=None)
+    optimizer_config = classification.FineTuneOptimizerConfig(
+        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
+        train_step=FLAGS.train_step, warmup_step=FLAGS.warmup_step)
+    results = classification.run(
+        albert_config, run_config, optimizer_config, strategy,
+        task_name=FLAGS.task_name, data_dir=FLAGS.data_dir,
+        spm_model_file=FLAGS.spm_model_file, vocab_file=FLAGS.vocab_file,
+        do_lower_case=FLAGS.do_lower_case,
+        max_seq_length=FLAGS.max_seq_length, cached_dir=FLAGS.cached_dir,
+        do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
+        do_predict=FLAGS.do_predict, eval_batch_size=FLAGS.eval_batch_size,
+        predict_batch_size=FLAGS.predict_batch_size,
+        init_checkpoint=FLAGS.init_checkpoint, dtype=FLAGS.dtype,
+        classifier_dropout_prob=FLAGS.classifier_dropout_prob,
+        export_dir=FLAGS.export_dir, seed=FLAGS.seed)
+    if results:
+        logging.info("Best eval: %s", " ".join(
+            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+
+
+if __name__ == "__main__":
+    app.run(main)
