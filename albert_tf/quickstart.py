@@ -23,8 +23,8 @@ from albert_tf.data import pretraining_run
 from albert_tf.tokenization import train_spm
 
 VOCAB_SIZE = 4000
-MAX_SEQ_LENGTH = 128
-MAX_PREDICTIONS_PER_SEQ = 20
+MAX_SEQ_LENGTH = 64
+MAX_PREDICTIONS_PER_SEQ = 10
 DUPE_FACTOR = 3
 
 # A small ALBERT: 4 layers sharing one group, E=64, H=128.
@@ -42,8 +42,8 @@ QUICKSTART_FLAGS = {
     "train_batch_size": 32,
     "eval_batch_size": 32,
     "learning_rate": 0.005,
-    "num_train_steps": 300,
-    "num_warmup_steps": 30,
+    "num_train_steps": 400,
+    "num_warmup_steps": 40,
     "save_checkpoints_steps": 100,
     "iterations_per_loop": 25,
     "log_every_n_steps": 25,
