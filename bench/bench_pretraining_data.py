@@ -266,6 +266,11 @@ def main(argv):
         "speedup_workers2_vs_reference": (
             runs["workers2"]["instances_per_s"]
             / runs["reference"]["instances_per_s"]),
+        # RSS of the single process is the stable measure here: PSS also
+        # moves with other processes mapping the same TF libraries.
+        "rss_growth_dupe20_vs_dupe10_mb": (
+            runs["workers1_dupe20"]["peak_rss_max_process_mb"]
+            - runs["workers1"]["peak_rss_max_process_mb"]),
         "pss_growth_dupe20_vs_dupe10_mb": (
             runs["workers1_dupe20"]["peak_pss_sum_mb"]
             - runs["workers1"]["peak_pss_sum_mb"]),

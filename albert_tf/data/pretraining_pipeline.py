@@ -35,13 +35,9 @@ import collections
 import dataclasses
 import glob
 import multiprocessing
-import os
 import random
-import tempfile
-import time
 from typing import Callable, Iterable, Iterator, Sequence
 
-from absl import logging
 import numpy as np
 
 from albert_tf.data import pretraining_data as pd

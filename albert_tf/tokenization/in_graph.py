@@ -14,7 +14,10 @@ ops only, so it runs inside `tf.data` pipelines and exported SavedModels:
 Known, measured sources of disagreement with the Python path (see
 bench/bench_tokenizer_parity.py): ICU and Python can differ in Unicode
 version for NFKD, and tf.strings.lower uses simple per-code-point case
-mapping where str.lower() uses full mapping (e.g. U+0130, final sigma).
+mapping where str.lower() uses full mapping (e.g. U+0130, final sigma),
+and tf_text bundles its own SentencePiece build, which breaks exact Viterbi
+ties differently (e.g. "666" as 66+6 vs 6+66: same pieces, other order).
+On the 164,692 corpus lines the ids agree on 99.997% (5 lines, all ties).
 """
 
 from __future__ import annotations
