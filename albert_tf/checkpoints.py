@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from albert_tf import hf_names
 from albert_tf import names
@@ -220,13 +221,72 @@ def _object_paths(layer, prefix: str, out: dict, seen: set) -> None:
             _object_paths(value, prefix + attribute + "/", out, seen)
 
 
-def object_checkpoint_keys(model: keras.Model, root: str = "model"
-                           ) -> dict[str, keras.Variable]:
-    """Checkpoint key -> variable for `tf.train.Checkpoint(model=model)`."""
+def object_paths(model: keras.Model, root: str = "model"
+                 ) -> dict[str, keras.Variable]:
+    """Object path -> variable for `tf.train.Checkpoint(model=model)`."""
     paths: dict = {}
     _object_paths(model, "", paths, {id(model)})
-    return {f"{root}/{path}{_OBJECT_VALUE_SUFFIX}": variable
-            for path, variable in paths.items()}
+    return {f"{root}/{path}": variable for path, variable in paths.items()}
+
+
+def object_checkpoint_keys(model: keras.Model, root: str = "model"
+                           ) -> dict[str, keras.Variable]:
+    """Checkpoint key -> variable when `model` is the only thing saved."""
+    return {path + _OBJECT_VALUE_SUFFIX: variable
+            for path, variable in object_paths(model, root).items()}
+
+
+class _ObjectGraph:
+    """Resolves object paths to checkpoint keys in a TF2 checkpoint.
+
+    A variable reachable by several paths (the model and the optimizer both
+    hold it) is stored once, under whichever path TensorFlow met first, so
+    keys cannot be derived from the model alone: the saved object graph
+    says where each path's value lives.
+    """
+
+    def __init__(self, reader):
+        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+        graph.ParseFromString(reader.get_tensor(_OBJECT_GRAPH_KEY))
+        self.nodes = graph.nodes
+
+    def _node_id(self, path: str) -> int | None:
+        node_id = 0
+        for part in path.split("/"):
+            for child in self.nodes[node_id].children:
+                if child.local_name == part:
+                    node_id = child.node_id
+                    break
+            else:
+                return None
+        return node_id
+
+    def key(self, path: str) -> str | None:
+        node_id = self._node_id(path)
+        if node_id is None:
+            return None
+        for attribute in self.nodes[node_id].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                return attribute.checkpoint_key
+        return None
+
+    def variable_keys_under(self, path: str) -> set[str]:
+        """Keys of every variable reachable from `path`."""
+        start = self._node_id(path)
+        if start is None:
+            return set()
+        keys, stack, seen = set(), [start], set()
+        while stack:
+            node_id = stack.pop()
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            node = self.nodes[node_id]
+            for attribute in node.attributes:
+                if attribute.name == "VARIABLE_VALUE":
+                    keys.add(attribute.checkpoint_key)
+            stack += [child.node_id for child in node.children]
+        return keys
 
 
 def resolve_albert_tf_checkpoint(path: str | os.PathLike) -> str:
@@ -258,17 +318,21 @@ def load_albert_tf_checkpoint(model: keras.Model, path: str | os.PathLike,
             f"object checkpoint; use input_format=tf1")
     stored = {k for k in reader.get_variable_to_shape_map()
               if k.endswith(_OBJECT_VALUE_SUFFIX)}
+    graph = _ObjectGraph(reader)
+    # Weights reachable from `model` (slots hang off the optimizer).
+    model_keys = graph.variable_keys_under("model")
     report = LoadReport(source=prefix, format="albert_tf")
-    model_keys = {k for k in stored if k.startswith("model/")
-                  and ".OPTIMIZER_SLOT" not in k}
     report.skipped = sorted(stored - model_keys)
-    for key, variable in sorted(object_checkpoint_keys(model).items()):
-        if key not in model_keys:
-            report.missing_in_checkpoint.append(key)
+    used = set()
+    for path, variable in sorted(object_paths(model).items()):
+        key = graph.key(path)
+        if key is None:
+            report.missing_in_checkpoint.append(path)
             continue
-        _assign(variable, reader.get_tensor(key), key, prefix)
-        report.loaded.append(key)
-    report.unused_in_checkpoint = sorted(model_keys - set(report.loaded))
+        _assign(variable, reader.get_tensor(key), path, prefix)
+        report.loaded.append(path)
+        used.add(key)
+    report.unused_in_checkpoint = sorted(model_keys - used)
     report.check(allow_partial)
     logging.info("%s", report)
     return report

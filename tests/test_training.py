@@ -114,6 +114,16 @@ def test_non_finite_weights_are_never_saved(records, tmp_path):
     assert not list((tmp_path / "out").glob("ckpt-*"))
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_training(records, tmp_path, dtype):
+    _library_run(records, tmp_path, dtype=dtype)
+    weights = _read_weights(tf.train.latest_checkpoint(str(tmp_path / "out")))
+    assert all(np.isfinite(v).all() for v in weights.values())
+    # Variables stay float32 under the mixed policies.
+    assert all(v.dtype == np.float32 for k, v in weights.items()
+               if k.startswith("model/"))
+
+
 def test_max_seq_length_beyond_position_embeddings(records, tmp_path):
     with pytest.raises(ValueError, match="max_seq_length=16 > "
                        "max_position_embeddings=8"):
@@ -231,3 +241,30 @@ def test_tpu_flags_choose_the_tpu_strategy(monkeypatch):
                         lambda address: calls.append(address) or "tpu!")
     assert albert_flags.strategy_from_flags(values) == "tpu!"
     assert calls == ["local"]
+
+
+def test_training_checkpoint_initialises_a_classifier(records, tmp_path):
+    """Variables shared with the optimizer are stored under its path; the
+    loader follows the saved object graph to find them."""
+    from albert_tf import AlbertClassifier
+    from albert_tf import AlbertPretrainer
+    from albert_tf import checkpoints
+
+    config = fx.albert_config(hidden_dropout_prob=0.1)
+    _library_run(records, tmp_path, config=config)
+    out = str(tmp_path / "out")
+    classifier = AlbertClassifier(config, num_labels=2)
+    report = checkpoints.load_checkpoint(classifier, out, allow_partial=True)
+    assert report.format == "albert_tf"
+    assert len(report.loaded) == len(classifier.encoder.weights)
+    assert len(report.missing_in_checkpoint) == 2  # The new classifier.
+    assert len(report.unused_in_checkpoint) == 7  # The pretraining heads.
+    assert report.skipped  # Optimizer slots and the step.
+    reference = AlbertPretrainer(config)
+    tf.train.Checkpoint(model=reference).read(
+        tf.train.latest_checkpoint(out)).expect_partial()
+    np.testing.assert_array_equal(
+        classifier.encoder.embeddings.word_embeddings,
+        reference.encoder.embeddings.word_embeddings)
+    np.testing.assert_array_equal(classifier.encoder.pooler.kernel,
+                                  reference.encoder.pooler.kernel)
