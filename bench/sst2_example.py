@@ -33,6 +33,9 @@ flags.DEFINE_integer("train_step", 1000, "Fine-tuning steps.")
 flags.DEFINE_float("learning_rate", 1e-3, "AdamW learning rate.")
 flags.DEFINE_integer("max_seq_length", 64, "Tokens per example.")
 flags.DEFINE_integer("train_batch_size", 32, "Batch size.")
+flags.DEFINE_string("output", os.path.join(ROOT, "bench", "results",
+                                           "sst2_example.json"),
+                    "Where to write the JSON report.")
 FLAGS = flags.FLAGS
 
 
@@ -84,9 +87,8 @@ def main(argv):
             "train_step", "learning_rate", "max_seq_length",
             "train_batch_size")},
     }
-    path = os.path.join(ROOT, "bench", "results", "sst2_example.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+    with open(FLAGS.output, "w") as f:
         json.dump(report, f, indent=2)
     logging.info("%s", json.dumps(report, indent=2))
 
