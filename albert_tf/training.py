@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from typing import Callable, Protocol
@@ -198,12 +199,30 @@ class Trainer:
 
     # ------------------------------------------------------------ train ---
 
+    def latest_checkpoint(self) -> str | None:
+        """The newest complete checkpoint in the checkpoint directory.
+
+        Found by its `.index` file (written last), not only through the
+        `checkpoint` state file: a run killed between the two still resumes
+        from the checkpoint it finished writing.
+        """
+        directory = self.manager.directory
+        steps = []
+        for path in tf.io.gfile.glob(
+                os.path.join(directory, f"{CHECKPOINT_NAME}-*.index")):
+            match = re.search(r"-(\d+)\.index$", path)
+            if match:
+                steps.append(int(match.group(1)))
+        if steps:
+            return os.path.join(directory, f"{CHECKPOINT_NAME}-{max(steps)}")
+        return self.manager.latest_checkpoint
+
     def restore_or_initialize(self, init_fn: Callable | None = None,
                               iterator=None) -> int:
         """Resumes from output_dir, else runs init_fn(model). Returns step."""
         if isinstance(iterator, tf.data.Iterator):
             self.checkpoint.iterator = iterator
-        latest = self.manager.latest_checkpoint
+        latest = self.latest_checkpoint()
         if latest:
             self.checkpoint.read(latest).assert_existing_objects_matched()
             logging.info("Resumed from %s at step %d", latest,
@@ -384,7 +403,7 @@ class Trainer:
                         json.dumps(history, indent=2, sort_keys=True))
             if prune and history:
                 best = max(history, key=lambda n: history[n][key_metric])
-                latest = self.manager.latest_checkpoint
+                latest = self.latest_checkpoint()
                 for path in self.manager.checkpoints:
                     name = os.path.basename(path)
                     if name in history and name != best and path != latest:

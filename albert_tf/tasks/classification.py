@@ -205,7 +205,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
     if do_predict or export_dir:
         best_prefix = tf.train.latest_checkpoint(
             os.path.join(output_dir, training.BEST_DIR))
-        chosen = best_prefix or trainer.manager.latest_checkpoint
+        chosen = best_prefix or trainer.latest_checkpoint()
         if chosen:
             logging.info("Predicting with %s", chosen)
             trainer.restore(chosen)

@@ -171,7 +171,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
             lambda: trainer.evaluate(eval_dataset_fn, max_eval_steps),
             KEY_METRIC)
     if export_dir and trainer.is_chief:
-        latest = trainer.manager.latest_checkpoint
+        latest = trainer.latest_checkpoint()
         if latest:
             trainer.restore(latest)
         export.export_encoder(trainer.model.encoder, export_dir,
