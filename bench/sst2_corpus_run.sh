@@ -3,8 +3,8 @@
 # pretraining data from ../shared/data/corpus, 4000 pretraining steps of the
 # quickstart-size model (16 min on 2 cores), then bench/sst2_example.py.
 set -e
-mkdir -p /tmp/longrun && cd /tmp/longrun
 M=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p /tmp/longrun && cd /tmp/longrun
 # The quickstart model with an 8k vocabulary.
 python -c "from albert_tf import quickstart; open('albert_config.json', 'w').write(quickstart.QUICKSTART_CONFIG.replace(vocab_size=8000).to_json_string())"
 python -m albert_tf.tokenization.train_spm --input="$M/../shared/data/corpus/*.txt" --model_prefix=spm --vocab_size=8000 --preprocess
