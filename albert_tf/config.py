@@ -209,3 +209,14 @@ class AlbertConfig:
         """As the original's `is_training=False`: both dropouts forced to 0."""
         return self.replace(hidden_dropout_prob=0.0,
                             attention_probs_dropout_prob=0.0)
+
+
+def from_keras_config(values: dict[str, Any]) -> dict[str, Any]:
+    """A Keras get_config() dict with its `config` entry as an AlbertConfig.
+
+    The one from_config step shared by every layer and model built from a
+    config.
+    """
+    values = dict(values)
+    values["config"] = AlbertConfig.from_dict(values["config"])
+    return values

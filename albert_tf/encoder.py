@@ -11,6 +11,7 @@ from keras import ops
 
 from albert_tf import layers
 from albert_tf.config import AlbertConfig
+from albert_tf.config import from_keras_config
 
 
 def group_index(layer_index: int, config: AlbertConfig) -> int:
@@ -110,6 +111,4 @@ class AlbertEncoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["config"] = AlbertConfig.from_dict(config["config"])
-        return cls(**config)
+        return cls(**from_keras_config(config))

@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from albert_tf.config import AlbertConfig
+from albert_tf.config import from_keras_config
 
 # As the original's tf.contrib.layers.layer_norm; Keras's default is 1e-3.
 LAYER_NORM_EPSILON = 1e-12
@@ -89,9 +90,7 @@ class ConfigLayer(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["config"] = AlbertConfig.from_dict(config["config"])
-        return cls(**config)
+        return cls(**from_keras_config(config))
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")

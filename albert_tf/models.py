@@ -13,6 +13,7 @@ from keras import ops
 
 from albert_tf import heads
 from albert_tf.config import AlbertConfig
+from albert_tf.config import from_keras_config
 from albert_tf.encoder import AlbertEncoder
 
 
@@ -46,9 +47,7 @@ class _AlbertTaskModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["config"] = AlbertConfig.from_dict(config["config"])
-        return cls(**config)
+        return cls(**from_keras_config(config))
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")

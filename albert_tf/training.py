@@ -110,6 +110,7 @@ class Trainer:
                 0, dtype=tf.int64, trainable=False, name="global_step")
         self._train_fn = None
         self._eval_fn = None
+        self._predict_fns: dict = {}
         self.history: list[dict] = []  # The logged metrics, in order.
         self.is_chief = _is_chief(strategy)
         # Every MultiWorkerMirrored worker must save (the save is a
@@ -418,10 +419,13 @@ class Trainer:
         Runs on the host in dataset order (not sharded), so rows line up
         with the examples that were written.
         """
-        @tf.function
-        def step(batch):
-            outputs = self.model(batch, training=False)
-            return {k: tf.cast(outputs[k], tf.float32) for k in keys}
+        step = self._predict_fns.get(keys)
+        if step is None:  # Traced once per output set, not per evaluation.
+            @tf.function
+            def step(batch):
+                outputs = self.model(batch, training=False)
+                return {k: tf.cast(outputs[k], tf.float32) for k in keys}
+            self._predict_fns[keys] = step
 
         collected: dict = {}
         for batch in dataset:
