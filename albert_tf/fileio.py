@@ -1,0 +1,134 @@
+"""File helpers shared by every runner and data module.
+
+Everything goes through tf.io.gfile, so local paths, gs:// and TensorFlow's
+in-process ram:// file system behave the same (the original used tf.gfile
+throughout). Writes are atomic: a reader sees the old file or the new one,
+never half of one, and a killed writer leaves at most a `*.tmp<PID>` file
+that `remove_stale_temps` cleans up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+from typing import Any, Iterable, Sequence
+
+import tensorflow as tf
+
+_CHUNK = 1 << 22  # 4 MiB
+
+
+def join(*parts: str) -> str:
+    """os.path.join for local paths, '/' for URL-style ones (gs://, ram://)."""
+    if "://" in parts[0]:
+        return posixpath.join(*parts)
+    return os.path.join(*parts)
+
+
+def expand_globs(patterns: str | Sequence[str], flag: str = "input_file"
+                 ) -> list[str]:
+    """A comma-separated list of globs (or a list of them) -> files.
+
+    Each pattern's matches are sorted; patterns keep their order. A pattern
+    that matches nothing is an error naming it and the flag it came from:
+    a mistyped glob must not silently train on fewer files.
+    """
+    if isinstance(patterns, str):
+        patterns = patterns.split(",")
+    files: list[str] = []
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if not pattern:
+            continue
+        matches = sorted(tf.io.gfile.glob(pattern))
+        matches = [m for m in matches if not tf.io.gfile.isdir(m)]
+        if not matches:
+            raise FileNotFoundError(
+                f"--{flag}: pattern {pattern!r} matches no file")
+        files.extend(matches)
+    if not files:
+        raise FileNotFoundError(f"--{flag}={patterns!r} names no file")
+    return files
+
+
+def temp_path(path: str) -> str:
+    """Where an atomic write of `path` stages its data."""
+    return f"{path}.tmp{os.getpid()}"
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Writes `data` to `path` via a temporary file and a rename."""
+    tmp = temp_path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    try:
+        with tf.io.gfile.GFile(tmp, mode) as f:
+            f.write(data)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
+
+
+def write_json_atomic(path: str, value: Any) -> None:
+    write_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def read_text(path: str) -> str:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return f.read()
+
+
+def read_json(path: str) -> Any:
+    """Parses a JSON file; a parse error names the file and line."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}:{e.colno}: not valid JSON "
+                         f"({e.msg})") from None
+
+
+def fingerprint(path: str) -> str:
+    """sha256 of a file's bytes: what a cache was built from."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprints(paths: Iterable[str | None]) -> dict[str, str | None]:
+    """{path: sha256} for each path given (None entries are skipped)."""
+    return {p: fingerprint(p) for p in paths if p}
+
+
+_TEMP = re.compile(r"\.tmp\d+$")
+
+
+def remove_stale_temps(directory: str) -> list[str]:
+    """Deletes `*.tmp<PID>` files and `*_temp` checkpoint dirs left by
+    killed writers in `directory` (not recursive). Returns what it removed.
+
+    Only call this while holding the directory's run lock: a live writer's
+    temporary file looks the same.
+    """
+    removed = []
+    if not tf.io.gfile.isdir(directory):
+        return removed
+    for name in tf.io.gfile.listdir(directory):
+        name = name.rstrip("/")
+        path = join(directory, name)
+        if _TEMP.search(name) or name.endswith("_temp") or (
+                name.endswith(".tmp") and tf.io.gfile.isdir(path)):
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+            removed.append(path)
+    return removed
