@@ -7,7 +7,7 @@ exactly; the error names the variable and both shapes.
 
 - TF1: the name-based checkpoints of google-research/albert (release
   tarballs, fine-tuned runs, TF-Hub `module/` variables), through the one
-  name table in `albert_tf.names`.
+  name table in `albert_tf.tf1_names`.
 - HF: a transformers directory (`config.json` + `model.safetensors` or a
   sharded index), read and written with safetensors' numpy API.
 - albert_tf: a TF2 object checkpoint of `tf.train.Checkpoint(model=model)`
@@ -30,7 +30,7 @@ from absl import logging
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from albert_tf import hf_names
-from albert_tf import names
+from albert_tf import tf1_names
 from albert_tf.config import AlbertConfig
 
 CONFIG_NAME = "albert_config.json"
@@ -145,9 +145,9 @@ def load_tf1_checkpoint(model: keras.Model, path: str | os.PathLike,
         stored[key] = name
     report = LoadReport(source=prefix, format="tf1")
     report.skipped = sorted(k for k in stored if _SKIPPED_TF1.search(k))
-    variables = names.variables_by_path(model)
+    variables = tf1_names.variables_by_path(model)
     used = set(report.skipped)
-    for tf1_name, path_ in sorted(names.tf1_name_map(model).items()):
+    for tf1_name, path_ in sorted(tf1_names.tf1_name_map(model).items()):
         source_name = tf1_name
         if init_from_group0:
             source_name = re.sub(r"/group_\d+/", "/group_0/", tf1_name)
@@ -191,9 +191,9 @@ def save_tf1_checkpoint(model: keras.Model, prefix: str | os.PathLike,
     beside it so the directory also works as a checkpoint directory.
     """
     prefix = os.fspath(prefix)
-    variables = names.variables_by_path(model)
+    variables = tf1_names.variables_by_path(model)
     tensors = {tf1: np.asarray(variables[path_])
-               for tf1, path_ in names.tf1_name_map(model).items()}
+               for tf1, path_ in tf1_names.tf1_name_map(model).items()}
     if global_step is not None:
         tensors["global_step"] = np.asarray(global_step, np.int64)
     _write_name_based(prefix, tensors)
@@ -397,7 +397,7 @@ def load_hf_checkpoint(model: keras.Model, directory: str | os.PathLike,
                          f"this model: " + "; ".join(mismatched))
     tensors = hf_names.add_base_prefix(_read_safetensors(directory))
     report = LoadReport(source=directory, format="hf")
-    variables = names.variables_by_path(model)
+    variables = tf1_names.variables_by_path(model)
     used = set()
     for path_, (hf_name, transpose) in sorted(
             hf_names.hf_name_map(model).items()):
@@ -423,7 +423,7 @@ def save_hf_checkpoint(model: keras.Model,
 
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
-    variables = names.variables_by_path(model)
+    variables = tf1_names.variables_by_path(model)
     tensors = {}
     for path_, (hf_name, transpose) in hf_names.hf_name_map(model).items():
         value = np.asarray(variables[path_])

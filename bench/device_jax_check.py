@@ -39,7 +39,7 @@ def _inputs():
 
 
 def prepare(directory):
-    from albert_tf import AlbertConfig, AlbertPretrainer, names
+    from albert_tf import AlbertConfig, AlbertPretrainer, tf1_names as names
 
     config = AlbertConfig(**CONFIG)
     model = AlbertPretrainer(config)
@@ -62,7 +62,8 @@ def run(directory, out_dir):
     import jax
     import keras
 
-    from albert_tf import AlbertConfig, AlbertPretrainer, losses, names
+    from albert_tf import AlbertConfig, AlbertPretrainer, losses
+    from albert_tf import tf1_names as names
 
     assert keras.backend.backend() == "jax"
     data = np.load(os.path.join(directory, "parity.npz"))

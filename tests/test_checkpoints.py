@@ -21,7 +21,7 @@ from albert_tf import AlbertPretrainer
 from albert_tf import AlbertSpanLabeler
 from albert_tf import AlbertSquadV2
 from albert_tf import checkpoints
-from albert_tf import names
+from albert_tf import tf1_names
 
 
 def write_tf1_with_saver(prefix, tensors):
@@ -41,8 +41,8 @@ def write_tf1_with_saver(prefix, tensors):
 def original_weights(model, seed=1):
     """Random weights by original name for `model`'s config and heads."""
     rng = np.random.default_rng(seed)
-    shapes = {tf1: tuple(names.variables_by_path(model)[path].shape)
-              for tf1, path in names.tf1_name_map(model).items()}
+    shapes = {tf1: tuple(tf1_names.variables_by_path(model)[path].shape)
+              for tf1, path in tf1_names.tf1_name_map(model).items()}
     return {name: (rng.normal(0, 0.3, shape) + name.endswith("gamma"))
             .astype("float32") for name, shape in sorted(shapes.items())}
 
@@ -122,8 +122,8 @@ def test_fine_tuned_heads_load_from_original_names(tmp_path, model_class,
     write_tf1_with_saver(tmp_path / "model.ckpt-1000", weights)
     report = checkpoints.load_tf1_checkpoint(model, tmp_path)
     assert len(report.loaded) == len(model.weights)
-    paths = names.variables_by_path(model)
-    for tf1, path in names.tf1_name_map(model).items():
+    paths = tf1_names.variables_by_path(model)
+    for tf1, path in tf1_names.tf1_name_map(model).items():
         np.testing.assert_array_equal(paths[path], weights[tf1], err_msg=tf1)
 
 
@@ -216,9 +216,9 @@ def test_tf1_written_by_us_reads_with_plain_tf1_restore(tmp_path):
                                              global_step=5)
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_variable_to_shape_map()
-    table = names.tf1_name_map(model)
+    table = tf1_names.tf1_name_map(model)
     assert set(stored) == set(table) | {"global_step"}
-    paths = names.variables_by_path(model)
+    paths = tf1_names.variables_by_path(model)
     for tf1, path in table.items():
         assert tuple(stored[tf1]) == tuple(paths[path].shape)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-5")

@@ -7,7 +7,7 @@ from albert_tf import AlbertMultipleChoice
 from albert_tf import AlbertPretrainer
 from albert_tf import AlbertSpanLabeler
 from albert_tf import AlbertSquadV2
-from albert_tf import names
+from albert_tf import tf1_names
 
 MODELS = [
     (AlbertEncoder, {}),
@@ -25,8 +25,8 @@ MODELS = [
 def test_table_is_a_bijection_onto_the_variables(model_class, kwargs,
                                                  overrides):
     model = model_class(helpers.tiny_config(**overrides), **kwargs)
-    names.check_coverage(model)  # raises on leftovers either way
-    table = names.tf1_name_map(model)
+    tf1_names.check_coverage(model)  # raises on leftovers either way
+    table = tf1_names.tf1_name_map(model)
     assert len(table) == len(model.weights)
     reverse = {path: tf1 for tf1, path in table.items()}
     assert len(reverse) == len(table)
@@ -35,15 +35,16 @@ def test_table_is_a_bijection_onto_the_variables(model_class, kwargs,
 def test_names_do_not_depend_on_the_model_name():
     a = AlbertPretrainer(helpers.tiny_config(), name="x")
     b = AlbertPretrainer(helpers.tiny_config(), name="y")
-    assert set(names.variables_by_path(a)) == set(names.variables_by_path(b))
+    assert (set(tf1_names.variables_by_path(a))
+            == set(tf1_names.variables_by_path(b)))
     encoder = AlbertEncoder(helpers.tiny_config(), name="bert")
-    assert set(names.variables_by_path(encoder)) == {
-        p for p in names.variables_by_path(a) if p.startswith("encoder/")}
+    assert set(tf1_names.variables_by_path(encoder)) == {
+        p for p in tf1_names.variables_by_path(a) if p.startswith("encoder/")}
 
 
 def test_every_original_name_with_groups_and_inner_groups():
     model = AlbertPretrainer(helpers.tiny_config())  # G=2, inner=2
-    table = names.tf1_name_map(model)
+    table = tf1_names.tf1_name_map(model)
     block = ["attention_1/self/query/kernel", "attention_1/self/query/bias",
              "attention_1/self/key/kernel", "attention_1/self/key/bias",
              "attention_1/self/value/kernel", "attention_1/self/value/bias",
@@ -77,9 +78,9 @@ def test_every_original_name_with_groups_and_inner_groups():
 def test_shapes_are_the_originals():
     config = helpers.tiny_config()  # V=29, E=6, H=8, I=10, max_pos=11
     model = AlbertPretrainer(config)
-    paths = names.variables_by_path(model)
+    paths = tf1_names.variables_by_path(model)
     shape = {tf1: tuple(paths[p].shape)
-             for tf1, p in names.tf1_name_map(model).items()}
+             for tf1, p in tf1_names.tf1_name_map(model).items()}
     g = "bert/encoder/transformer/group_1/inner_group_1/"
     assert shape["bert/embeddings/word_embeddings"] == (29, 6)
     assert shape["bert/embeddings/token_type_embeddings"] == (2, 6)
