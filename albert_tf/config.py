@@ -130,14 +130,19 @@ class AlbertConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "AlbertConfig":
+        import tensorflow as tf  # Lazy: the config itself needs no TF.
+
         path = os.fspath(path)
-        if not os.path.exists(path):
+        # tf.io.gfile, so gs:// and ram:// configs load like local ones.
+        if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"albert_config file not found: {path}")
-        with open(path, encoding="utf-8") as f:
+        with tf.io.gfile.GFile(path, "r") as f:
             try:
-                values = json.load(f)
+                values = json.loads(f.read())
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: not valid JSON ({e})") from e
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}: not UTF-8 text ({e})") from e
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a JSON object of config keys")
         try:
@@ -156,11 +161,9 @@ class AlbertConfig:
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         """Writes atomically, so an existing file is never left half-written."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json_string())
-        os.replace(tmp, path)
+        from albert_tf import fileio  # fileio imports TensorFlow.
+
+        fileio.write_atomic(os.fspath(path), self.to_json_string())
 
     @classmethod
     def from_hf_config(cls, values: dict[str, Any]) -> "AlbertConfig":

@@ -108,7 +108,17 @@ def fingerprints(paths: Iterable[str | None]) -> dict[str, str | None]:
     return {p: fingerprint(p) for p in paths if p}
 
 
-_TEMP = re.compile(r"\.tmp\d+$")
+_TEMP = re.compile(r"\.tmp(\d+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return pid != 0
 
 
 def remove_stale_temps(directory: str) -> list[str]:
@@ -124,7 +134,10 @@ def remove_stale_temps(directory: str) -> list[str]:
     for name in tf.io.gfile.listdir(directory):
         name = name.rstrip("/")
         path = join(directory, name)
-        if _TEMP.search(name) or name.endswith("_temp") or (
+        match = _TEMP.search(name)
+        if match and _pid_alive(int(match.group(1))):
+            continue  # A live writer's file (e.g. an evaluator beside us).
+        if match or name.endswith("_temp") or (
                 name.endswith(".tmp") and tf.io.gfile.isdir(path)):
             if tf.io.gfile.isdir(path):
                 tf.io.gfile.rmtree(path)

@@ -1,0 +1,272 @@
+"""One run per output_dir: a lock, and a config that cannot silently change.
+
+Two runs writing into one directory overwrite each other's checkpoints and
+both exit 0; a rerun with another model config breaks the directory. So a
+runner first validates everything it was given, then opens the directory:
+
+    with run_dir.open_run(output_dir, config, role="train") as run:
+        ...  # prepare the data
+        run.write_files(flags_text)
+        ...  # train / evaluate / predict
+
+`open_run` takes `<output_dir>/<role>.lock` (a second run of the same role
+stops at once, naming the process that holds it), refuses a config that
+differs from the `albert_config.json` already there (naming the keys) and
+removes temporary files that killed writers left; `write_files` writes
+`flags.txt` and `albert_config.json` once the data is ready.
+
+Stale locks: a lock names its host, pid and the pid's start time. On the
+same host a lock whose process is gone (or was reused) is stale; from
+another host a lock is stale when its heartbeat (refreshed every
+HEARTBEAT_S seconds by a daemon thread) is older than STALE_AFTER_S. A
+killed run therefore never blocks its own resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Iterator
+
+import tensorflow as tf
+from absl import logging
+
+from albert_tf import fileio
+from albert_tf.config import AlbertConfig
+
+CONFIG_NAME = "albert_config.json"
+FLAGS_NAME = "flags.txt"
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 300.0
+
+
+class RunDirBusyError(RuntimeError):
+    """Another live run holds this output directory."""
+
+
+class ConfigMismatchError(ValueError):
+    """The output directory holds a run of another model config."""
+
+
+def _process_start_time(pid: int) -> str | None:
+    """Start time of `pid` (clock ticks since boot), to detect pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            # Field 22; the command name (field 2) may contain spaces.
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, start_time: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Exists, owned by another user.
+    if start_time is not None:
+        current = _process_start_time(pid)
+        if current is not None and current != start_time:
+            return False  # The pid was reused by another process.
+    return True
+
+
+@dataclasses.dataclass
+class _LockInfo:
+    host: str
+    pid: int
+    start_time: str | None
+    started: float
+    heartbeat: float
+    command: str
+
+    @classmethod
+    def mine(cls) -> "_LockInfo":
+        now = time.time()
+        return cls(socket.gethostname(), os.getpid(),
+                   _process_start_time(os.getpid()), now, now,
+                   " ".join(sys.argv)[:500])
+
+    def describe(self) -> str:
+        started = time.strftime("%Y-%m-%d %H:%M:%S",
+                                time.localtime(self.started))
+        return (f"pid {self.pid} on {self.host}, started {started}: "
+                f"{self.command}")
+
+    def is_stale(self) -> bool:
+        if self.host == socket.gethostname():
+            return not _pid_alive(self.pid, self.start_time)
+        return time.time() - self.heartbeat > STALE_AFTER_S
+
+
+def _read_lock(path: str) -> _LockInfo | None:
+    try:
+        values = json.loads(fileio.read_text(path))
+        return _LockInfo(**values)
+    except tf.errors.NotFoundError:
+        return None
+    except (ValueError, TypeError):
+        # Half-written or foreign: treat as stale rather than block forever.
+        logging.warning("Unreadable lock file %s: treating it as stale",
+                        path)
+        return _LockInfo("?", -1, None, 0.0, 0.0, "?")
+
+
+def _create_exclusive(path: str, text: str) -> bool:
+    """Creates `path` only if it does not exist. True if this call did."""
+    if "://" not in path:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return True
+    # Object stores have no exclusive create: write, then read back to see
+    # who won (a narrow race remains; documented in the module docstring).
+    if tf.io.gfile.exists(path):
+        return False
+    fileio.write_atomic(path, text)
+    return fileio.read_text(path) == text
+
+
+class RunLock:
+    """`<directory>/<role>.lock`, held for the life of a run."""
+
+    def __init__(self, directory: str, role: str):
+        self.path = fileio.join(directory, f"{role}.lock")
+        self._info: _LockInfo | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        info = _LockInfo.mine()
+        text = json.dumps(dataclasses.asdict(info))
+        for _ in range(3):
+            if _create_exclusive(self.path, text):
+                self._info = info
+                self._start_heartbeat()
+                return
+            holder = _read_lock(self.path)
+            if holder is None:
+                continue  # Released meanwhile: try again.
+            if not holder.is_stale():
+                raise RunDirBusyError(
+                    f"{os.path.dirname(self.path) or '.'} is in use by "
+                    f"another run ({holder.describe()}); lock file "
+                    f"{self.path}. Wait for it, or use another output_dir.")
+            logging.warning("Removing the stale lock %s of a run that is "
+                            "gone (%s)", self.path, holder.describe())
+            with contextlib.suppress(tf.errors.NotFoundError):
+                tf.io.gfile.remove(self.path)
+        raise RunDirBusyError(f"could not take the lock {self.path}")
+
+    def _start_heartbeat(self) -> None:
+        def beat():
+            while not self._stop.wait(HEARTBEAT_S):
+                self._info.heartbeat = time.time()
+                try:
+                    fileio.write_atomic(
+                        self.path, json.dumps(dataclasses.asdict(self._info)))
+                except (OSError, tf.errors.OpError) as e:
+                    logging.warning("Lock heartbeat failed: %s", e)
+
+        self._thread = threading.Thread(target=beat, daemon=True,
+                                        name="run-lock-heartbeat")
+        self._thread.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        holder = _read_lock(self.path)
+        if holder is not None and self._info is not None and (
+                holder.pid, holder.host) == (self._info.pid, self._info.host):
+            with contextlib.suppress(tf.errors.NotFoundError):
+                tf.io.gfile.remove(self.path)
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """Human-readable `key: old -> new` lines for the keys that differ."""
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
+            for k in keys if old.get(k) != new.get(k)]
+
+
+def check_config(directory: str, config: AlbertConfig) -> None:
+    """Refuses to continue a run of another model config."""
+    path = fileio.join(directory, CONFIG_NAME)
+    if not tf.io.gfile.exists(path):
+        return
+    old = AlbertConfig.from_json_file(path).to_dict()
+    differences = config_differences(old, config.to_dict())
+    if differences:
+        raise ConfigMismatchError(
+            f"{directory} holds a run with another model config "
+            f"({path}); differing keys: " + "; ".join(differences)
+            + ". Use a new output_dir, or the same config to resume.")
+
+
+class RunDir:
+    """An output directory held by this run (see open_run)."""
+
+    def __init__(self, output_dir: str, config: AlbertConfig | None,
+                 is_chief: bool):
+        self.output_dir = output_dir
+        self.config = config
+        self.is_chief = is_chief
+
+    def write_files(self, flags_text: str | None) -> None:
+        """albert_config.json and flags.txt, once the inputs are known good.
+
+        Call after the data is prepared, so a rerun that fails on its
+        inputs leaves the files of the run already there untouched.
+        """
+        if not self.is_chief:
+            return
+        if self.config is not None:
+            fileio.write_atomic(fileio.join(self.output_dir, CONFIG_NAME),
+                                self.config.to_json_string())
+        if flags_text is not None:
+            fileio.write_atomic(fileio.join(self.output_dir, FLAGS_NAME),
+                                flags_text)
+            logging.info("Flags written to %s",
+                         fileio.join(self.output_dir, FLAGS_NAME))
+
+
+@contextlib.contextmanager
+def open_run(output_dir: str, config: AlbertConfig | None,
+             role: str = "train", is_chief: bool = True) -> Iterator[RunDir]:
+    """Locks `output_dir` for `role` and checks the config against it.
+
+    Call it only after the inputs that can be checked cheaply have been:
+    nothing is written into `output_dir` before the lock is held and the
+    config agrees, and albert_config.json / flags.txt only when the caller
+    says so (RunDir.write_files). Roles: "train" (one trainer), "eval"
+    (one evaluator beside it), "predict". Non-chief workers
+    (MultiWorkerMirrored) neither lock nor write.
+    """
+    run = RunDir(output_dir, config, is_chief)
+    if not is_chief:
+        yield run
+        return
+    tf.io.gfile.makedirs(output_dir)
+    lock = RunLock(output_dir, role)
+    lock.acquire()
+    try:
+        if config is not None:
+            check_config(output_dir, config)
+        if role == "train":
+            # Only a trainer owns the checkpoint temporaries.
+            for path in fileio.remove_stale_temps(output_dir):
+                logging.warning("Removed %s left by a killed run", path)
+        yield run
+    finally:
+        lock.release()
