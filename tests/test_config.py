@@ -27,7 +27,8 @@ def test_release_json_round_trips_losslessly(size, tmp_path):
 def test_release_values_match_the_original():
     expected = {  # size: (L, H, heads, I)
         "base": (12, 768, 12, 3072), "large": (24, 1024, 16, 4096),
-        # xlarge: 16 heads of size 128 (ORIGINAL.md §3.2), not H/64 = 32.
+        # xlarge: 16 heads of size 128 (the released albert_config.json),
+        # not H/64 = 32.
         "xlarge": (24, 2048, 16, 8192), "xxlarge": (12, 4096, 64, 16384)}
     for size, (layers, hidden, heads, inter) in expected.items():
         c = AlbertConfig.from_json_file(CONFIGS / f"albert_{size}_v2.json")

@@ -99,7 +99,7 @@ def test_groups_give_distinct_blocks():
     (3, 2, [0, 0, 1]),
     (5, 3, [0, 0, 1, 1, 2]),
     # The original's float expression: 22 groups over 22 layers reuses
-    # group 14 and never reaches group 15 (ORIGINAL.md §3.3).
+    # group 14 and never reaches group 15 (modeling.transformer_model).
     (22, 22, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 14, 16, 17,
               18, 19, 20, 21]),
 ])
