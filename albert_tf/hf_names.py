@@ -13,7 +13,7 @@ import numpy as np
 from albert_tf import models
 from albert_tf.encoder import AlbertEncoder
 
-_BASE = "albert."
+BASE_PREFIX = "albert."  # The encoder's scope in every HF ALBERT model.
 
 _EMBEDDINGS = {
     "encoder/embeddings/word_embeddings":
@@ -92,6 +92,7 @@ _BUFFERS = ("albert.embeddings.position_ids",
             "albert.embeddings.token_type_ids")
 _DECODER_WEIGHT = "predictions.decoder.weight"
 _DECODER_BIAS = "predictions.decoder.bias"
+_WORD_EMBEDDINGS = _EMBEDDINGS["encoder/embeddings/word_embeddings"][0]
 
 
 def _head(model: keras.Model):
@@ -131,7 +132,7 @@ def add_base_prefix(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     result = {}
     for name, value in tensors.items():
         if name.split(".", 1)[0] in ("embeddings", "encoder", "pooler"):
-            name = _BASE + name
+            name = BASE_PREFIX + name
         result[name] = value
     # Some HF versions save only the decoder's copy of the tied MLM bias.
     if _DECODER_BIAS in result and "predictions.bias" not in result:
@@ -141,12 +142,16 @@ def add_base_prefix(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def check_tied_and_extra(model: keras.Model, tensors: dict[str, np.ndarray],
                          source: str) -> set[str]:
-    """Checks the HF-only tensors; returns their names as consumed."""
+    """Checks the HF-only tensors; returns their names as consumed.
+
+    Compares the checkpoint's tensors with each other (not with the model,
+    which is assigned only after every check passed).
+    """
     consumed = {name for name in _BUFFERS if name in tensors}
     config = model.config
-    word = np.asarray(model_word_embeddings(model))
-    if _DECODER_WEIGHT in tensors:
-        if not np.array_equal(tensors[_DECODER_WEIGHT], word):
+    if _DECODER_WEIGHT in tensors and _WORD_EMBEDDINGS in tensors:
+        if not np.array_equal(tensors[_DECODER_WEIGHT],
+                              tensors[_WORD_EMBEDDINGS]):
             raise ValueError(
                 f"{source}: {_DECODER_WEIGHT} differs from the word "
                 f"embeddings; ALBERT ties them, so an untied decoder cannot "

@@ -3,7 +3,9 @@ tf.compat.v1 graph and Saver using the original variable names), not by
 albert_tf, and outputs are checked against the NumPy reference."""
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -340,3 +342,280 @@ def test_convert_cli(tmp_path):
     np.testing.assert_array_equal(
         restored.masked_lm_head.output_bias,
         weights["cls/predictions/output_bias"])
+
+
+# --------------------------------------------- load_pretrained (fine-tuning)
+
+
+def _encoder_kernel(model):
+    return np.asarray(model.encoder.layer_groups[0].inner_groups[0]
+                      .attention.query.kernel).copy()
+
+
+def _absl_records(caplog, level):
+    return [r for r in caplog.records
+            if r.name == "absl" and r.levelno == level]
+
+
+def test_pretrained_head_may_be_absent_and_is_reported_at_warning(
+        tmp_path, caplog):
+    config = helpers.tiny_config()
+    weights = original_weights(AlbertPretrainer(config))
+    write_tf1_with_saver(tmp_path / "model.ckpt-1", weights)
+    classifier = AlbertClassifier(config, num_labels=2)
+    caplog.set_level(logging.INFO)
+    report = checkpoints.load_pretrained(classifier, tmp_path)
+    assert report.missing_in_checkpoint == ["output_bias", "output_weights"]
+    assert not report.missing_encoder and not report.unused_encoder
+    np.testing.assert_array_equal(
+        classifier.encoder.pooler.kernel, weights["bert/pooler/dense/kernel"])
+    warnings = "\n".join(r.getMessage()
+                         for r in _absl_records(caplog, logging.WARNING))
+    assert "missing in checkpoint: 2" in warnings
+    assert "output_weights" in warnings
+    assert "cls/seq_relationship/output_weights" in warnings  # unused
+
+    # A complete load is logged at INFO, with no warning.
+    caplog.clear()
+    fine_tuned = tmp_path / "fine_tuned"
+    checkpoints.save_tf1_checkpoint(classifier, fine_tuned / "model.ckpt-9")
+    checkpoints.load_pretrained(AlbertClassifier(config, num_labels=2),
+                                fine_tuned)
+    assert not _absl_records(caplog, logging.WARNING)
+    assert any("loaded: 75" in r.getMessage()
+               for r in _absl_records(caplog, logging.INFO))
+
+
+def test_pretrained_refuses_a_missing_encoder_variable(tmp_path):
+    config = helpers.tiny_config()
+    weights = original_weights(AlbertPretrainer(config))
+    gone = ("bert/encoder/transformer/group_1/inner_group_0/"
+            "ffn_1/intermediate/dense/bias")
+    del weights[gone]
+    del weights["bert/embeddings/LayerNorm/beta"]
+    write_tf1_with_saver(tmp_path / "model.ckpt-1", weights)
+    classifier = AlbertClassifier(config, num_labels=2)
+    before = _encoder_kernel(classifier)
+    with pytest.raises(ValueError) as error:
+        checkpoints.load_pretrained(classifier, tmp_path)
+    message = str(error.value)
+    assert str(tmp_path / "model.ckpt-1") in message
+    assert "2 encoder variables" in message
+    assert gone in message and "bert/embeddings/LayerNorm/beta" in message
+    assert "output_weights" not in message  # the head may be absent
+    # Refused before assigning anything.
+    np.testing.assert_array_equal(_encoder_kernel(classifier), before)
+
+    report = checkpoints.load_pretrained(classifier, tmp_path,
+                                         allow_partial=True)
+    assert report.missing_encoder == sorted(
+        [gone, "bert/embeddings/LayerNorm/beta"])
+    assert not np.array_equal(_encoder_kernel(classifier), before)
+
+
+def test_pretrained_refuses_when_nothing_matches(tmp_path):
+    write_tf1_with_saver(tmp_path / "model.ckpt-1", {
+        "some/other/model/kernel": np.ones((3, 3), "float32")})
+    classifier = AlbertClassifier(helpers.tiny_config(), num_labels=2)
+    with pytest.raises(ValueError, match=r"no variable of the model.*"
+                       r"\d+ encoder variables"):
+        checkpoints.load_pretrained(classifier, tmp_path)
+    report = checkpoints.load_pretrained(classifier, tmp_path,
+                                         allow_partial=True)
+    assert report.loaded == []
+    assert report.unused_in_checkpoint == ["some/other/model/kernel"]
+
+
+def test_pretrained_refuses_unused_encoder_weights(tmp_path):
+    # A 3-group checkpoint into a 2-group model would silently drop group 2.
+    three = AlbertEncoder(helpers.tiny_config(num_hidden_groups=3,
+                                              inner_group_num=1))
+    write_tf1_with_saver(tmp_path / "model.ckpt-1", original_weights(three))
+    two = AlbertClassifier(helpers.tiny_config(num_hidden_groups=2,
+                                               inner_group_num=1),
+                           num_labels=2)
+    with pytest.raises(ValueError, match=r"16 of its encoder weights have "
+                       r"no place in the model(.|\n)*group_2/"):
+        checkpoints.load_pretrained(two, tmp_path)
+
+
+def test_pretrained_from_hf(tmp_path):
+    config = helpers.tiny_config()
+    pretrainer = AlbertPretrainer(config)
+    helpers.randomize(pretrainer)
+    checkpoints.save_hf_checkpoint(pretrainer, tmp_path / "hf")
+    classifier = AlbertClassifier(config, num_labels=2)
+    report = checkpoints.load_pretrained(classifier, tmp_path / "hf")
+    assert report.format == "hf"
+    assert report.missing_in_checkpoint == ["classifier.bias",
+                                            "classifier.weight"]
+    np.testing.assert_array_equal(classifier.encoder.pooler.kernel,
+                                  pretrainer.encoder.pooler.kernel)
+
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save_file
+    tensors = load_file(tmp_path / "hf" / "model.safetensors")
+    gone = "albert.encoder.albert_layer_groups.1.albert_layers.0.ffn.weight"
+    del tensors[gone]
+    save_file(tensors, tmp_path / "hf" / "model.safetensors")
+    with pytest.raises(ValueError, match=f"hf.*1 encoder variables(.|\n)*"
+                       f"{re.escape(gone)}"):
+        checkpoints.load_pretrained(AlbertClassifier(config, num_labels=2),
+                                    tmp_path / "hf")
+
+
+def test_pretrained_from_albert_tf_encoder_and_task_checkpoints(tmp_path):
+    config = helpers.tiny_config()
+    pretrainer = AlbertPretrainer(config)
+    helpers.randomize(pretrainer)
+    checkpoints.save_albert_tf_checkpoint(pretrainer, tmp_path / "task")
+    classifier = AlbertClassifier(config, num_labels=2)
+    report = checkpoints.load_pretrained(classifier, tmp_path / "task")
+    assert report.format == "albert_tf"
+    assert len(report.missing_in_checkpoint) == 2
+    assert not report.missing_encoder
+    np.testing.assert_array_equal(_encoder_kernel(classifier),
+                                  _encoder_kernel(pretrainer))
+
+    # A bare encoder's checkpoint (weights at `model/`) initialises a task
+    # model's encoder (`model/encoder/`), and the other way round.
+    encoder = AlbertEncoder(config)
+    checkpoints.load_pretrained(encoder, tmp_path / "task")
+    np.testing.assert_array_equal(encoder.pooler.kernel,
+                                  pretrainer.encoder.pooler.kernel)
+    checkpoints.save_albert_tf_checkpoint(encoder, tmp_path / "bare")
+    other = AlbertClassifier(config, num_labels=2)
+    report = checkpoints.load_pretrained(other, tmp_path / "bare")
+    assert len(report.loaded) == len(encoder.weights)
+    np.testing.assert_array_equal(other.encoder.pooler.kernel,
+                                  pretrainer.encoder.pooler.kernel)
+
+    # One group in the checkpoint, two in the model: refused, unless
+    # init_from_group0 fills group 1 from group 0.
+    one_group = AlbertPretrainer(config.replace(num_hidden_groups=1))
+    checkpoints.save_albert_tf_checkpoint(one_group, tmp_path / "one")
+    with pytest.raises(ValueError, match="encoder/group_1/inner_group_0"):
+        checkpoints.load_pretrained(AlbertClassifier(config, num_labels=2),
+                                    tmp_path / "one")
+    report = checkpoints.load_pretrained(
+        AlbertClassifier(config, num_labels=2), tmp_path / "one",
+        init_from_group0=True)
+    assert len(report.from_group0) == 32 and not report.missing_encoder
+
+
+@pytest.mark.parametrize("input_format", ["tf1", "hf"])
+def test_init_from_group0_fills_only_groups_the_checkpoint_lacks(
+        tmp_path, input_format):
+    two = AlbertEncoder(helpers.tiny_config(num_hidden_groups=2,
+                                            inner_group_num=1))
+    helpers.randomize(two)
+    if input_format == "tf1":
+        checkpoints.save_tf1_checkpoint(two, tmp_path / "model.ckpt-1")
+    else:
+        checkpoints.save_hf_checkpoint(two, tmp_path)
+    model = AlbertPretrainer(helpers.tiny_config(num_hidden_groups=3,
+                                                 inner_group_num=1))
+    report = checkpoints.load_pretrained(model, tmp_path,
+                                         init_from_group0=True)
+    groups = [g.inner_groups[0].ffn_intermediate.kernel
+              for g in model.encoder.layer_groups]
+    theirs = [g.inner_groups[0].ffn_intermediate.kernel
+              for g in two.layer_groups]
+    np.testing.assert_array_equal(groups[0], theirs[0])
+    np.testing.assert_array_equal(groups[1], theirs[1])  # its own group 1
+    np.testing.assert_array_equal(groups[2], theirs[0])  # filled from 0
+    assert len(report.from_group0) == 16
+    assert all(("group_2" in n) or ("groups.2." in n)
+               for n in report.from_group0)
+    assert not report.unused_encoder
+    # Without the flag the missing group is refused (HF: by its config).
+    with pytest.raises(ValueError,
+                       match="16 encoder variables|num_hidden_groups"):
+        checkpoints.load_pretrained(model, tmp_path)
+
+
+# -------------------------------------------------- damaged checkpoint files
+
+
+def test_garbage_index_names_the_file(tmp_path):
+    (tmp_path / "model.ckpt-1.index").write_bytes(
+        np.random.default_rng(0).bytes(500))
+    model = AlbertEncoder(helpers.tiny_config())
+    with pytest.raises(ValueError, match=re.escape(
+            str(tmp_path / "model.ckpt-1.index"))):
+        checkpoints.load_pretrained(model, tmp_path)
+    with pytest.raises(ValueError, match="model.ckpt-1.index"):
+        checkpoints.detect_format(tmp_path)
+
+
+def test_truncated_tf1_data_names_the_file(tmp_path):
+    model = AlbertPretrainer(helpers.tiny_config())
+    helpers.randomize(model)
+    checkpoints.save_tf1_checkpoint(model, tmp_path / "model.ckpt-1")
+    data = tmp_path / "model.ckpt-1.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:300])
+    target = AlbertPretrainer(helpers.tiny_config())
+    before = _encoder_kernel(target)
+    with pytest.raises(ValueError, match=re.escape(str(data))):
+        checkpoints.load_checkpoint(target, tmp_path)
+    np.testing.assert_array_equal(_encoder_kernel(target), before)
+
+
+def test_truncated_safetensors_names_the_file(tmp_path):
+    model = AlbertPretrainer(helpers.tiny_config())
+    checkpoints.save_hf_checkpoint(model, tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=re.escape(str(weights))
+                       + ".*safetensors"):
+        checkpoints.load_pretrained(AlbertPretrainer(helpers.tiny_config()),
+                                    tmp_path)
+
+
+def test_integer_tensor_for_a_float_weight_is_refused(tmp_path):
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save_file
+
+    config = helpers.tiny_config()
+    checkpoints.save_hf_checkpoint(AlbertPretrainer(config), tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    name = "albert.embeddings.token_type_embeddings.weight"
+    tensors[name] = np.ones(tensors[name].shape, np.int32)
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match=re.escape(name)
+                       + ".*int32.*float32"):
+        checkpoints.load_pretrained(AlbertPretrainer(config), tmp_path)
+
+    # The same for TF1; float16 (a precision change) is accepted.
+    weights = original_weights(AlbertPretrainer(config))
+    weights["bert/pooler/dense/bias"] = np.arange(8, dtype=np.int64)
+    write_tf1_with_saver(tmp_path / "tf1" / "model.ckpt-1", weights)
+    with pytest.raises(ValueError, match="bert/pooler/dense/bias.*int64"):
+        checkpoints.load_checkpoint(AlbertPretrainer(config), tmp_path / "tf1")
+    weights["bert/pooler/dense/bias"] = np.ones(8, np.float16)
+    write_tf1_with_saver(tmp_path / "fp16" / "model.ckpt-1", weights)
+    model = AlbertPretrainer(config)
+    checkpoints.load_checkpoint(model, tmp_path / "fp16")
+    assert model.encoder.pooler.bias.dtype == "float32"
+
+
+@pytest.mark.parametrize("output_format", ["tf1", "hf", "albert_tf"])
+def test_cloud_style_paths(output_format):
+    """ram:// is TensorFlow's in-process file system; gs:// takes the same
+    tf.io.gfile paths."""
+    config = helpers.tiny_config()
+    model = AlbertPretrainer(config)
+    helpers.randomize(model)
+    directory = f"ram://checkpoints_{output_format}"
+    if output_format == "tf1":
+        checkpoints.save_tf1_checkpoint(model, directory + "/model.ckpt-3")
+    elif output_format == "hf":
+        checkpoints.save_hf_checkpoint(model, directory)
+    else:
+        checkpoints.save_albert_tf_checkpoint(model, directory)
+    assert checkpoints.detect_format(directory) == output_format
+    restored = AlbertPretrainer(config)
+    report = checkpoints.load_pretrained(restored, directory)
+    assert len(report.loaded) == len(model.weights)
+    np.testing.assert_array_equal(_encoder_kernel(restored),
+                                  _encoder_kernel(model))
