@@ -204,7 +204,9 @@ def _lookup(name: str, exists: Callable[[str], bool], group0: tuple | None,
     present in the checkpoint always loads as itself; only when it is absent
     and init_from_group0 is set does a block of group g load from group 0.
     So a checkpoint with groups 0 and 1 fills group 2 of a 3-group model
-    from group 0 and keeps its own group 1.
+    from group 0 and keeps its own group 1. (The original also falls back
+    from `ffn_k`/`attention_k` to `ffn_1`/`attention_1`, scopes its
+    modeling.py never creates.)
     """
     if exists(name):
         return name

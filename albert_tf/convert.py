@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
+import tensorflow as tf
 from absl import app
 from absl import flags
 
 from albert_tf import checkpoints
+from albert_tf import fileio
 from albert_tf import models
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
@@ -25,19 +26,30 @@ FORMATS = ("tf1", "hf", "albert_tf")
 MODELS = ("pretrainer", "encoder", "classifier", "multiple_choice", "squad",
           "squad_v2")
 
-flags.DEFINE_string("input", None, "Checkpoint prefix or directory to read.")
-flags.DEFINE_enum("input_format", None, FORMATS,
-                  "Format of --input; detected when unset.")
-flags.DEFINE_string("output", None, "Directory to write.")
-flags.DEFINE_enum("output_format", "albert_tf", FORMATS, "Format to write.")
-flags.DEFINE_string("albert_config_file", None,
-                    "albert_config.json; default: the one beside --input.")
-flags.DEFINE_enum("model", "pretrainer", MODELS,
-                  "Which model (heads) the checkpoint holds.")
-flags.DEFINE_integer("num_labels", 2, "Labels of a classifier checkpoint.")
-flags.DEFINE_bool("allow_partial", False,
-                  "Accept variables missing from, or unused in, --input.")
-flags.mark_flags_as_required(["input", "output"])
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the converter's flags; called only when it runs as a program.
+
+    Not at import, so library code (or a runner, which defines its own
+    --albert_config_file) can import this module.
+    """
+    kw = {"flag_values": fv}
+    flags.DEFINE_string("input", None,
+                        "Checkpoint prefix or directory to read.", **kw)
+    flags.DEFINE_enum("input_format", None, FORMATS,
+                      "Format of --input; detected when unset.", **kw)
+    flags.DEFINE_string("output", None, "Directory to write.", **kw)
+    flags.DEFINE_enum("output_format", "albert_tf", FORMATS,
+                      "Format to write.", **kw)
+    flags.DEFINE_string("albert_config_file", None, "albert_config.json; "
+                        "default: the one beside --input.", **kw)
+    flags.DEFINE_enum("model", "pretrainer", MODELS,
+                      "Which model (heads) the checkpoint holds.", **kw)
+    flags.DEFINE_integer("num_labels", 2,
+                         "Labels of a classifier checkpoint.", **kw)
+    flags.DEFINE_bool("allow_partial", False, "Accept variables missing "
+                      "from, or unused in, --input.", **kw)
+    flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
 def build_model(config: AlbertConfig, model: str, num_labels: int = 2):
@@ -61,6 +73,12 @@ def convert(input_path: str, output_dir: str, output_format: str,
             input_format: str | None = None, config: AlbertConfig | None = None,
             model: str = "pretrainer", num_labels: int = 2,
             allow_partial: bool = False) -> checkpoints.LoadReport:
+    """Reads `input_path` into the albert_tf model and writes it as
+    `output_format`; every variable must map both ways unless
+    `allow_partial`."""
+    if output_format not in FORMATS:
+        raise ValueError(f"output_format={output_format!r}; expected one of "
+                         f"{FORMATS}")
     config = config or checkpoints.find_config(input_path)
     if config is None:
         raise ValueError(f"no albert_config.json or config.json beside "
@@ -69,17 +87,15 @@ def convert(input_path: str, output_dir: str, output_format: str,
     report = checkpoints.load_checkpoint(keras_model, input_path,
                                          input_format, allow_partial)
     if output_format == "tf1":
-        os.makedirs(output_dir, exist_ok=True)
-        config.to_json_file(os.path.join(output_dir, checkpoints.CONFIG_NAME))
+        tf.io.gfile.makedirs(output_dir)
+        config.to_json_file(fileio.join(output_dir, checkpoints.CONFIG_NAME))
         checkpoints.save_tf1_checkpoint(
-            keras_model, os.path.join(output_dir, checkpoints.RELEASE_CHECKPOINT))
+            keras_model,
+            fileio.join(output_dir, checkpoints.RELEASE_CHECKPOINT))
     elif output_format == "hf":
         checkpoints.save_hf_checkpoint(keras_model, output_dir)
-    elif output_format == "albert_tf":
-        checkpoints.save_albert_tf_checkpoint(keras_model, output_dir)
     else:
-        raise ValueError(f"output_format={output_format!r}; expected one of "
-                         f"{FORMATS}")
+        checkpoints.save_albert_tf_checkpoint(keras_model, output_dir)
     return report
 
 
@@ -96,4 +112,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

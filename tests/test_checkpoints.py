@@ -619,3 +619,30 @@ def test_cloud_style_paths(output_format):
     assert len(report.loaded) == len(model.weights)
     np.testing.assert_array_equal(_encoder_kernel(restored),
                                   _encoder_kernel(model))
+
+
+def test_convert_imports_beside_a_runner(tmp_path):
+    """albert_tf.convert defines no flags at import, so it imports next to
+    run_classifier (which has its own --albert_config_file)."""
+    config = helpers.tiny_config()
+    model = AlbertPretrainer(config)
+    helpers.randomize(model)
+    checkpoints.save_albert_tf_checkpoint(model, tmp_path / "src")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {repo!r})\n"
+        "import run_classifier\n"
+        "from albert_tf import convert\n"
+        f"report = convert.convert({str(tmp_path / 'src')!r}, "
+        f"{str(tmp_path / 'tf1')!r}, 'tf1')\n"
+        "print('converted', len(report.loaded))\n")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True,
+        timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "converted 80" in result.stdout
+    restored = AlbertPretrainer(config)
+    checkpoints.load_tf1_checkpoint(restored, tmp_path / "tf1")
+    np.testing.assert_array_equal(_encoder_kernel(restored),
+                                  _encoder_kernel(model))
