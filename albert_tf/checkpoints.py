@@ -567,6 +567,11 @@ def _load_safetensors(path: str) -> dict[str, np.ndarray]:
         data = f.read()
     try:
         return load(data)
+    except KeyError as e:  # A dtype numpy lacks, e.g. 'BF16'.
+        raise ValueError(
+            f"{path}: holds {e} tensors, which safetensors' numpy reader "
+            f"cannot read; save the checkpoint in float32 (or float16) "
+            f"first") from None
     except Exception as e:  # safetensors raises its own SafetensorError.
         raise ValueError(f"{path}: not a readable safetensors file "
                          f"(truncated or corrupt?): {e}") from None

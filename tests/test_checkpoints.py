@@ -646,3 +646,15 @@ def test_convert_imports_beside_a_runner(tmp_path):
     checkpoints.load_tf1_checkpoint(restored, tmp_path / "tf1")
     np.testing.assert_array_equal(_encoder_kernel(restored),
                                   _encoder_kernel(model))
+
+
+def test_bf16_safetensors_get_a_clear_error(tmp_path):
+    # A bfloat16 tensor written by hand: 8-byte header length, JSON, data.
+    header = json.dumps({"x": {"dtype": "BF16", "shape": [2],
+                               "data_offsets": [0, 4]}}).encode()
+    model = AlbertPretrainer(helpers.tiny_config())
+    checkpoints.save_hf_checkpoint(model, tmp_path)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*BF16"):
+        checkpoints.load_pretrained(model, tmp_path)
