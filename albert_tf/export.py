@@ -201,6 +201,7 @@ def _move_dir(src: str, dst: str) -> None:
 
 def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
     """tf.saved_model.save into a temporary sibling, then rename into place."""
+    export_dir = os.fspath(export_dir)
     if "://" not in export_dir:
         export_dir = os.path.abspath(export_dir)
     export_dir = export_dir.rstrip("/")

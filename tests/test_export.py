@@ -256,8 +256,9 @@ def test_export_to_a_url_file_system(classifier, tokenizer):
                                atol=1e-5)
 
 
-def test_export_checks_its_arguments(classifier, tmp_path):
+def test_export_checks_its_arguments(classifier, tiny_spm, tmp_path):
     model, _, _ = classifier
+    tiny_spm_model = tiny_spm["model"]
     kwargs = dict(is_regression=False, spm_model_file=None,
                   do_lower_case=True, max_seq_length=MAX_SEQ_LENGTH)
     with pytest.raises(ValueError, match="label_list has 2"):
@@ -267,6 +268,11 @@ def test_export_checks_its_arguments(classifier, tmp_path):
         export.export_classifier(model, str(tmp_path / "b"),
                                  label_list=LABELS,
                                  **{**kwargs, "max_seq_length": 18})
+    small = AlbertClassifier(_config(50), num_labels=len(LABELS))
+    with pytest.raises(ValueError, match="vocab_size is 50"):
+        export.export_classifier(small, str(tmp_path / "c"),
+                                 label_list=LABELS,
+                                 **{**kwargs, "spm_model_file": tiny_spm_model})
     assert not list(tmp_path.iterdir())
 
 
