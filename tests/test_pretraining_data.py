@@ -106,6 +106,62 @@ def test_truncate_seq_pair_trims_the_longer_side_from_both_ends():
     assert fronts > 150 and backs > 150
 
 
+def _original_truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
+    """create_pretraining_data.truncate_seq_pair of the original, as is."""
+    while True:
+        total_length = len(tokens_a) + len(tokens_b)
+        if total_length <= max_num_tokens:
+            break
+        trunc_tokens = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+        assert len(trunc_tokens) >= 1
+        if rng.random() < 0.5:
+            del trunc_tokens[0]
+        else:
+            trunc_tokens.pop()
+
+
+def test_truncate_seq_pair_equals_the_original_draw_for_draw():
+    cases = random.Random(5)
+    for case in range(2000):
+        a = list(range(cases.randint(0, 60)))
+        b = list(range(1000, 1000 + cases.randint(0, 60)))
+        limit = cases.randint(2, 100)
+        ours_a, ours_b, ref_a, ref_b = list(a), list(b), list(a), list(b)
+        ours, ref = random.Random(case), random.Random(case)
+        pd.truncate_seq_pair(ours_a, ours_b, limit, ours)
+        _original_truncate_seq_pair(ref_a, ref_b, limit, ref)
+        assert (ours_a, ours_b) == (ref_a, ref_b), (case, len(a), len(b))
+        assert ours.random() == ref.random()  # Same number of draws.
+
+
+class _CountingList(list):
+    """Counts calls that remove elements (the original: one per token)."""
+
+    removals = 0
+
+    def __delitem__(self, index):
+        type(self).removals += 1
+        super().__delitem__(index)
+
+    def pop(self, *args):
+        type(self).removals += 1
+        return super().pop(*args)
+
+
+def test_truncate_seq_pair_cuts_a_long_document_once_per_end():
+    # A one-line document of 2M tokens against a short B: the original made
+    # 2M single-token deletions (quadratic in total); this cuts each end of
+    # each side at most once.
+    _CountingList.removals = 0
+    a = _CountingList(range(2_000_000))
+    b = _CountingList(range(5))
+    pd.truncate_seq_pair(a, b, 509, random.Random(0))
+    assert len(a) + len(b) == 509 and b == list(range(5))
+    assert _CountingList.removals <= 4
+    assert a == list(range(a[0], a[0] + len(a)))  # One contiguous window.
+    assert 0 < a[0] < 2_000_000 - len(a)  # Cut from both ends.
+
+
 def test_fast_shuffle_is_random_shuffle_draw_for_draw():
     for n in (0, 1, 2, 7, 64, 1000):
         ours, ref = random.Random(n), random.Random(n)

@@ -1,7 +1,9 @@
 """Pretraining instances: SOP sentence pairs and n-gram whole-word masking.
 
-The algorithm is the original `create_pretraining_data.py`, step for step
-and draw for draw (ORIGINAL.md section 4), with two changes of plumbing:
+The algorithm is the original `create_pretraining_data.py`
+(`create_instances_from_document`, `create_masked_lm_predictions`,
+`truncate_seq_pair`, `write_instance_to_example_files`), step for step and
+draw for draw, with two changes of plumbing:
 
 * nothing reads FLAGS: options come in a `PretrainingConfig`;
 * every random draw comes from the RNGs passed in. The original drew the
@@ -189,13 +191,29 @@ def shuffle(rng: random.Random, x: list) -> None:
 
 def truncate_seq_pair(tokens_a: list, tokens_b: list, max_num_tokens: int,
                       rng: random.Random) -> None:
-    """Trims the longer side, one token at a time, front or back at random."""
-    while len(tokens_a) + len(tokens_b) > max_num_tokens:
-        trunc = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
-        if rng.random() < 0.5:
-            del trunc[0]
+    """Original `truncate_seq_pair`, in linear time, in place.
+
+    The original deletes one token per `rng.random()` draw from the front or
+    back of the longer side, and `del tokens[0]` made that quadratic (a long
+    one-line document took minutes). This makes the same draws in the same
+    order, counts how many tokens leave each end of each side, and cuts once.
+    """
+    len_a, len_b = len(tokens_a), len(tokens_b)
+    front_a = front_b = 0
+    random_ = rng.random
+    while len_a + len_b > max_num_tokens:
+        front = random_() < 0.5
+        if len_a > len_b:  # Ties trim B, as the original.
+            len_a -= 1
+            front_a += front
         else:
-            trunc.pop()
+            len_b -= 1
+            front_b += front
+    # [front cut][kept][back cut]: each end once, O(len).
+    del tokens_a[front_a + len_a:]
+    del tokens_a[:front_a]
+    del tokens_b[front_b + len_b:]
+    del tokens_b[:front_b]
 
 
 def create_masked_lm_predictions(
