@@ -8,9 +8,9 @@ testable without TensorFlow. Every function takes `weights` (the features'
 original's `weights=is_real_example`.
 
 Names are the original's result keys (`eval_accuracy`, `matthew_corr`,
-`pearson`, `MSE`, `eval_loss`). Two additions, both from the issue: STS-B
-also reports `spearman` and MRPC/QQP also report `f1`; the original had
-neither (ORIGINAL.md section 8.2).
+`pearson`, `MSE`, `eval_loss`). Two additions: STS-B also reports
+`spearman` and MRPC/QQP also report `f1`, the numbers GLUE publishes for
+those tasks; the original's metric_fn had neither.
 
 Legend: N examples, C labels.
 """
