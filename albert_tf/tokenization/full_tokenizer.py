@@ -122,6 +122,7 @@ class FullTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Pieces of already-preprocessed text (see module docstring)."""
+        text_lib.check_text(text, "FullTokenizer.tokenize")
         if self.sp_model is None:
             return [sub for token in self.basic_tokenizer.tokenize(text)
                     for sub in self.wordpiece_tokenizer.tokenize(token)]

@@ -1,29 +1,40 @@
-"""In-graph ALBERT tokenizer: tf.strings normalisation + tf_text SentencePiece.
+"""In-graph ALBERT tokenizer: TF string ops + tf_text SentencePiece.
 
 Reproduces `preprocess_text` + `encode_ids` (module `text`) with TensorFlow
 ops only, so it runs inside `tf.data` pipelines and exported SavedModels:
 
   1. collapse whitespace: runs of any character Python's str.split() splits
-     on become one space, then leading/trailing spaces go;
+     on become one space, then leading/trailing spaces go (RE2);
   2. (hf_compat only) `` and '' -> ";
-  3. NFKD (tf_text.normalize_utf8), then delete every code point with a
-     non-zero combining class (the exact set unicodedata.combining uses);
-  4. lowercase (tf.strings.lower, UTF-8);
+  3. NFKD then drop every non-zero combining class, as one per-code-point
+     table (`text.strip_accents_map`);
+  4. lowercase: final sigma by the context rule of str.lower, then a
+     per-code-point table (`text.lower_map`);
   5. SentencePiece pieces, then the digit-comma rule on ragged tensors.
 
-Known, measured sources of disagreement with the Python path (see
-bench/bench_tokenizer_parity.py): ICU and Python can differ in Unicode
-version for NFKD, and tf.strings.lower uses simple per-code-point case
-mapping where str.lower() uses full mapping (e.g. U+0130, final sigma),
-and tf_text bundles its own SentencePiece build, which breaks exact Viterbi
-ties differently (e.g. "666" as 66+6 vs 6+66: same pieces, other order).
-On the 164,692 corpus lines the ids agree on 99.997% (5 lines, all ties).
+Steps 3 and 4 work on code points (tf.strings.unicode_decode) with tables
+built from this Python's `unicodedata` and str.lower, not with ICU ops:
+tf.strings.lower stops at the first NUL (it drops the rest of the string),
+and TensorFlow's and tf_text's ICU builds are other Unicode versions than
+Python's (e.g. U+2C2F, U+A7C0 lowercase and U+1CCF0 NFKD differ). So the
+text that reaches SentencePiece is byte-identical to training's, NULs,
+controls and all. Invalid UTF-8 (never produced from a Python str) is read
+with U+FFFD replacements.
+
+One known difference remains, in SentencePiece itself: tf_text bundles its
+own build (0.1.96), which breaks *exact* Viterbi ties (segmentations with
+the same float32 score, e.g. "ve"+"veve" vs "veve"+"ve") differently from
+the pip library training uses. No score change can separate such paths,
+since they use the same pieces; tests/test_tokenizer_fuzz.py checks that
+every difference is such a tie. They are rare (about 1 in 1,000 fuzzed
+strings with a 300-piece model; 5 of 164,692 corpus lines with 30k).
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -47,11 +58,95 @@ def _re2_class(code_points) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _patterns() -> tuple[str, str, str]:
+def _patterns() -> tuple[str, str]:
     whitespace = _re2_class(ord(c) for c in text_lib.whitespace_class())
-    combining = _re2_class(text_lib.combining_code_points())
     digits = _re2_class(text_lib.digit_code_points())
-    return whitespace, combining, digits
+    return whitespace, digits
+
+
+def _code_point_table(mapping: dict[int, str]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted keys [K], replacement starts [K + 1] and code points [V]."""
+    keys = sorted(mapping)
+    rows = [[ord(ch) for ch in mapping[k]] for k in keys]
+    starts = np.cumsum([0] + [len(row) for row in rows])
+    values = np.array([c for row in rows for c in row], np.int32)
+    return np.array(keys, np.int32), starts.astype(np.int64), values
+
+
+def _is_in(sorted_values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """x [N] int32 -> bool [N]: x is in `sorted_values` [K] (K > 0)."""
+    idx = tf.searchsorted(sorted_values, x)
+    idx = tf.minimum(idx, tf.size(sorted_values) - 1)
+    return tf.gather(sorted_values, idx) == x
+
+
+def _segment_ids(splits: tf.Tensor) -> tf.Tensor:
+    """Row of each value from row splits [R + 1] -> [splits[-1]] int64.
+
+    Binary search: tf.repeat and RaggedTensor.value_rowids cost rows x the
+    longest row, far too much for one 60,000-character string in a batch.
+    """
+    return tf.searchsorted(splits[1:], tf.range(splits[-1], dtype=tf.int64),
+                           side="right")
+
+
+def _map_code_points(cps: tf.RaggedTensor, keys: tf.Tensor,
+                     starts: tf.Tensor, values: tf.Tensor) -> tf.RaggedTensor:
+    """Replaces each code point found in `keys` by its replacement.
+
+    cps [B, (N)] -> [B, (N')]; other code points stay as they are. The
+    replacement of keys[k] is values[starts[k]:starts[k + 1]] (maybe empty).
+    """
+    flat = cps.flat_values  # [N]
+    idx = tf.minimum(tf.searchsorted(keys, flat), tf.size(keys) - 1)  # [N]
+    hit = tf.gather(keys, idx) == flat  # [N]
+    first = tf.gather(starts, idx)  # [N]
+    lengths = tf.where(hit, tf.gather(starts, idx + 1) - first, 1)  # [N]
+    out_splits = tf.concat([[0], tf.cumsum(lengths)], 0)  # [N + 1]
+    # Output slot j comes from code point source[j], at offset `within`.
+    source = _segment_ids(out_splits)  # [N']
+    within = (tf.range(out_splits[-1], dtype=tf.int64)
+              - tf.gather(out_splits, source))  # [N']
+    from_table = tf.gather(
+        values, tf.minimum(tf.gather(first, source) + within,
+                           tf.maximum(tf.size(values, out_type=tf.int64) - 1,
+                                      0)))
+    out = tf.where(tf.gather(hit, source), from_table,
+                   tf.gather(flat, source))  # [N']
+    mapped = tf.RaggedTensor.from_row_splits(out, out_splits,
+                                             validate=False)  # [N, (m)]
+    return cps.with_flat_values(mapped).merge_dims(1, 2)
+
+
+def _final_sigma(cps: tf.RaggedTensor, ignorable: tf.Tensor,
+                 cased: tf.Tensor) -> tf.RaggedTensor:
+    """U+03A3 -> U+03C2 where str.lower makes it final sigma. [B, (N)].
+
+    Final: skipping case-ignorable code points, the previous one in the
+    string is cased and the next one is not cased (or there is none).
+    """
+    flat = cps.flat_values  # [N]
+    rows = _segment_ids(cps.row_splits)  # [N]
+    not_ignorable = ~_is_in(ignorable, flat)  # [N]
+    is_cased = _is_in(cased, flat)  # [N]
+    positions = tf.where(not_ignorable)[:, 0]  # [M]
+    count = tf.size(positions, out_type=tf.int64)
+    # A sentinel after the end, in no row, so empty gathers stay in range.
+    positions = tf.concat([positions, tf.size(flat, out_type=tf.int64)[None]],
+                          0)  # [M + 1]
+    rows_ext = tf.concat([rows, tf.constant([-1], rows.dtype)], 0)
+    cased_ext = tf.concat([is_cased, [False]], 0)
+    before = tf.cumsum(tf.cast(not_ignorable, tf.int64), exclusive=True)
+    prev = tf.gather(positions, tf.maximum(before - 1, 0))
+    prev_cased = ((before > 0) & (tf.gather(rows_ext, prev) == rows)
+                  & tf.gather(cased_ext, prev))
+    # For a non-ignorable code point, positions[before + 1] is the next one.
+    nxt = tf.gather(positions, tf.minimum(before + 1, count))
+    next_cased = ((tf.gather(rows_ext, nxt) == rows)
+                  & tf.gather(cased_ext, nxt))
+    final = (flat == 0x3A3) & prev_cased & ~next_cased
+    return cps.with_flat_values(tf.where(final, 0x3C2, flat))
 
 
 class InGraphTokenizer(tf.Module):
@@ -74,7 +169,12 @@ class InGraphTokenizer(tf.Module):
             full_tokenizer.check_spm_special_ids(sp, "spm_model")
         self.do_lower_case = do_lower_case
         self.hf_compat = hf_compat
-        self._whitespace, self._combining, self._digits = _patterns()
+        self._whitespace, self._digits = _patterns()
+        self._accents = _code_point_table(text_lib.strip_accents_map())
+        if do_lower_case:
+            self._lower = _code_point_table(text_lib.lower_map())
+            self._ignorable, self._cased = (
+                np.array(v, np.int32) for v in text_lib.final_sigma_classes())
         self._sp = tf_text.SentencepieceTokenizer(model=spm_model,
                                                   out_type=tf.string)
 
@@ -90,11 +190,13 @@ class InGraphTokenizer(tf.Module):
         if self.hf_compat:
             text = tf.strings.regex_replace(text, "``", '"')
             text = tf.strings.regex_replace(text, "''", '"')
-        text = tf_text.normalize_utf8(text, "NFKD")
-        text = tf.strings.regex_replace(text, self._combining, "")
+        cps = tf.strings.unicode_decode(
+            text, "UTF-8", errors="replace")  # [B, (N)] int32
+        cps = _map_code_points(cps, *self._accents)
         if self.do_lower_case:
-            text = tf.strings.lower(text, encoding="utf-8")
-        return text
+            cps = _final_sigma(cps, self._ignorable, self._cased)
+            cps = _map_code_points(cps, *self._lower)
+        return tf.strings.unicode_encode(cps, "UTF-8")
 
     def _split_digit_comma(self, pieces: tf.RaggedTensor) -> tf.RaggedTensor:
         """The digit-comma rule on [B, (P)] pieces -> [B, (P')] pieces."""

@@ -17,11 +17,34 @@ google-research/albert `tokenization.py`, plus the variants HF's
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from typing import Sequence
 
 # The SentencePiece word-start marker (U+2581), as a str.
 SPIECE_UNDERLINE = "\u2581"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, what: str = "text") -> None:
+    """Raises ValueError naming the position of a lone surrogate in `text`.
+
+    A str can hold U+D800..U+DFFF (e.g. from errors="surrogateescape"), but
+    UTF-8 cannot, so SentencePiece would fail with an opaque pybind11
+    RuntimeError and the in-graph tokenizer could never see the same text.
+    """
+    if not isinstance(text, str):
+        return
+    match = _SURROGATE.search(text)
+    if match:
+        pos = match.start()
+        raise ValueError(
+            f"{what}: lone surrogate U+{ord(match.group()):04X} at position "
+            f"{pos} (context {text[max(0, pos - 10):pos + 10]!r}); it is not "
+            "valid Unicode and cannot be encoded as UTF-8. Decode input with "
+            "errors='strict' or 'replace', not 'surrogateescape'.")
 
 
 def preprocess_text(inputs: str, remove_space: bool = True,
@@ -33,6 +56,7 @@ def preprocess_text(inputs: str, remove_space: bool = True,
     canonical combining class, then lowercase. NFKD can create spaces
     (e.g. U+00A8 -> " " + U+0308); they are kept, as in the original.
     """
+    check_text(inputs, "preprocess_text")
     outputs = inputs
     if remove_space:
         outputs = " ".join(inputs.strip().split())
@@ -46,6 +70,7 @@ def preprocess_text(inputs: str, remove_space: bool = True,
 def preprocess_text_hf(inputs: str, lower: bool = True,
                        keep_accents: bool = False) -> str:
     """HF `AlbertTokenizer.preprocess_text`: the original plus quote mapping."""
+    check_text(inputs, "preprocess_text")
     outputs = " ".join(inputs.strip().split())
     outputs = outputs.replace("``", '"').replace("''", '"')
     if not keep_accents:
@@ -94,6 +119,7 @@ def encode_pieces(sp_model, text: str, hf_compat: bool = False) -> list[str]:
     Does not call `preprocess_text`; callers do, as in the original. Pieces
     are always str (the original could return bytes pieces in Python 2).
     """
+    check_text(text, "encode_pieces")
     pieces = sp_model.EncodeAsPieces(text)
     return split_digit_comma(sp_model, pieces, strip_underline=hf_compat)
 
@@ -109,15 +135,66 @@ def whitespace_class() -> str:
     return "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 
 
-def combining_code_points() -> list[int]:
-    """Code points with a non-zero canonical combining class.
-
-    `preprocess_text` drops exactly these (unicodedata.combining), which is
-    not the same set as category Mn; the in-graph tokenizer reuses this list.
-    """
-    return [c for c in range(0x110000) if unicodedata.combining(chr(c))]
-
-
 def digit_code_points() -> list[int]:
     """Code points for which str.isdigit() is true (the rule's digit test)."""
     return [c for c in range(0x110000) if chr(c).isdigit()]
+
+
+def _scalar_values() -> range:
+    return range(0x110000)
+
+
+@functools.lru_cache(maxsize=None)
+def strip_accents_map() -> dict[int, str]:
+    """What NFKD + dropping combining marks makes of each code point.
+
+    In `preprocess_text` that step is a per-code-point map: NFKD decomposes
+    every character on its own and then only reorders characters with a
+    non-zero combining class, all of which are dropped. Lists only the code
+    points it changes, from this Python's `unicodedata`, so the in-graph
+    tokenizer applies exactly the Unicode version training used (ICU in
+    TensorFlow is another, and differs on newer characters).
+    """
+    table = {}
+    for c in _scalar_values():
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        ch = chr(c)
+        out = "".join(x for x in unicodedata.normalize("NFKD", ch)
+                      if not unicodedata.combining(x))
+        if out != ch:
+            table[c] = out
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def lower_map() -> dict[int, str]:
+    """str.lower of each code point it changes (U+03A3 as non-final sigma).
+
+    str.lower is per code point except for U+03A3 (capital sigma), which
+    becomes final U+03C2 by context; see `final_sigma_classes`.
+    """
+    return {c: chr(c).lower() for c in _scalar_values()
+            if not 0xD800 <= c <= 0xDFFF and chr(c).lower() != chr(c)}
+
+
+@functools.lru_cache(maxsize=None)
+def final_sigma_classes() -> tuple[list[int], list[int]]:
+    """(case-ignorable, cased-and-not-ignorable) code points for str.lower.
+
+    str.lower turns U+03A3 into final sigma when, skipping case-ignorable
+    characters, the previous character is cased and the next is not. Python
+    does not expose the two properties, so they are read off str.lower
+    itself: with X before the sigma, "AXΣ" is final iff X is ignorable or
+    cased, "XΣ" iff X is cased and not ignorable.
+    """
+    ignorable, cased = [], []
+    for c in _scalar_values():
+        x = chr(c)
+        after_a = ("A" + x + "\u03a3").lower()[-1] == "\u03c2"
+        alone = (x + "\u03a3").lower()[-1] == "\u03c2"
+        if alone:
+            cased.append(c)
+        elif after_a:
+            ignorable.append(c)
+    return ignorable, cased
