@@ -130,8 +130,8 @@ CASES = {
 }
 
 
-def _pair_case(directory, label):
-    head = ["index", "sentence1", "sentence2"]
+def _pair_case(directory, label, texts=("sentence1", "sentence2")):
+    head = ["index", *texts]
     return ({
         f"{directory}/train.tsv": [head + ["label"],
                                    ["0", "Naïve  Q?", "An A.", label]],
@@ -144,7 +144,7 @@ def _pair_case(directory, label):
     })
 
 
-CASES["qnli"] = _pair_case("QNLI", "not_entailment")
+CASES["qnli"] = _pair_case("QNLI", "not_entailment", ("question", "sentence"))
 CASES["rte"] = _pair_case("RTE", "not_entailment")
 CASES["wnli"] = _pair_case("WNLI", "1")
 CASES["mismnli"] = (CASES["mnli"][0], {
@@ -227,8 +227,8 @@ def test_short_row_names_file_and_line(tmp_path):
                        r"least 4"):
         glue.get_processor("rte").get_train_examples(data_dir)
     # A test row (no label) with fewer columns than the texts need.
-    data_dir = write_tsvs(tmp_path, {"RTE/test.tsv": [["index", "s1", "s2"],
-                                                      ["0", "only a"]]})
+    data_dir = write_tsvs(tmp_path, {"RTE/test.tsv": [
+        ["index", "sentence1", "sentence2"], ["0", "only a"]]})
     with pytest.raises(ValueError, match=r"test\.tsv:2: 2 columns"):
         glue.get_processor("rte").get_test_examples(data_dir)
 
@@ -246,7 +246,8 @@ def test_unknown_label_lists_labels(tmp_path):
 
 
 def test_bad_stsb_score_and_missing_split(tmp_path):
-    files = {"STS-B/dev.tsv": [["h"] * 10, ["1"] + ["x"] * 8 + ["high"]]}
+    header = CASES["sts-b"][0]["STS-B/dev.tsv"][0]
+    files = {"STS-B/dev.tsv": [header, ["1"] + ["x"] * 8 + ["high"]]}
     data_dir = write_tsvs(tmp_path, files)
     with pytest.raises(ValueError, match=r"dev\.tsv:2: STS-B score 'high'"):
         glue.get_processor("sts-b").get_dev_examples(data_dir)
@@ -381,7 +382,22 @@ def test_training_dataset_repeats_shuffles_and_shards(tokenizer, tmp_path):
     assert sizes == [2, 1]
 
 
-def test_prepare_features_caches_and_pads(tokenizer, tmp_path, monkeypatch):
+@pytest.fixture
+def write_spy(monkeypatch):
+    """Paths prepare_features (re)builds, in order."""
+    writes = []
+    real = glue._write_records
+
+    def spy(examples, label_list, max_seq_length, tokenizer, path, *args):
+        writes.append(path)
+        return real(examples, label_list, max_seq_length, tokenizer, path,
+                    *args)
+
+    monkeypatch.setattr(glue, "_write_records", spy)
+    return writes
+
+
+def test_prepare_features_caches_and_pads(tokenizer, tmp_path, write_spy):
     data_dir = write_tsvs(tmp_path / "glue", CASES["mrpc"][0])
     cached_dir = str(tmp_path / "cache")
     processor = glue.get_processor("mrpc")
@@ -395,20 +411,14 @@ def test_prepare_features_caches_and_pads(tokenizer, tmp_path, monkeypatch):
     got = _collect(glue.make_dataset(feature_file.path, 16, 3, False))
     np.testing.assert_array_equal(got["is_real_example"], [1, 1, 0])
     np.testing.assert_array_equal(got["label_ids"], [0, 1, 0])
+    assert len(write_spy) == 1
 
-    writes = []
-    real_write = glue.write_features
-    monkeypatch.setattr(glue, "write_features",
-                        lambda *a, **k: writes.append(a) or real_write(*a, **k))
     glue.prepare_features(processor, data_dir, "eval", tokenizer, 16,
                           cached_dir, batch_size=3)
-    assert writes == []  # Reused.
+    assert len(write_spy) == 1  # Reused.
     glue.prepare_features(processor, data_dir, "eval", tokenizer, 16,
                           cached_dir, batch_size=4)
-    assert len(writes) == 1  # Record count changed: rewritten.
-    glue.prepare_features(processor, data_dir, "eval", tokenizer, 12,
-                          cached_dir, batch_size=4)
-    assert len(writes) == 2  # Sequence length changed: rewritten.
+    assert len(write_spy) == 2  # Record count changed: rewritten.
     train = glue.prepare_features(processor, data_dir, "train", tokenizer,
                                   12, cached_dir, batch_size=4)
     assert train.num_padding == 0  # Training is never padded.
@@ -416,16 +426,216 @@ def test_prepare_features_caches_and_pads(tokenizer, tmp_path, monkeypatch):
                                     tokenizer, 12, cached_dir, batch_size=4)
     assert predict.path.endswith("mrpc_predict.tf_record")
     assert predict.examples[0].guid == "0"
-    assert sorted(os.listdir(cached_dir)) == [
-        "mrpc_eval.tf_record", "mrpc_predict.tf_record",
-        "mrpc_train.tf_record"]
+    assert sorted(os.listdir(cached_dir)) == sorted(
+        f"mrpc_{split}.tf_record{suffix}"
+        for split in ("eval", "predict", "train")
+        for suffix in ("", ".meta.json"))
     with pytest.raises(ValueError, match="must be one of"):
         glue.cached_features_file(cached_dir, "mrpc", "dev")
 
 
+def _first_ids(path):
+    """input_ids of the first record, without padding."""
+    record = next(iter(tf.data.TFRecordDataset(path)))
+    example = tf.train.Example.FromString(record.numpy())
+    ids = list(example.features.feature["input_ids"].int64_list.value)
+    return ids[:ids.index(0)] if 0 in ids else ids, len(ids)
+
+
+_RTE_HEAD = ["index", "sentence1", "sentence2", "label"]
+
+
+def _rte_dir(root, text):
+    return write_tsvs(root, {"RTE/train.tsv": [
+        _RTE_HEAD, ["0", text, "Ne.", "entailment"],
+        ["1", "Ka.", "To.", "not_entailment"]]})
+
+
+@pytest.fixture(scope="module")
+def other_spm(tiny_spm, tmp_path_factory):
+    """A second SentencePiece model that splits words differently."""
+    from albert_tf.tokenization import train_spm
+    from conftest import make_sentences
+
+    root = tmp_path_factory.mktemp("other_spm")
+    text = root / "train.txt"
+    text.write_text("\n".join(make_sentences(7, 1500, vocab_words=60))
+                    + "\n", encoding="utf-8")
+    model, _ = train_spm.train_spm(
+        [str(text)], str(root / "other"), vocab_size=120, preprocess=True,
+        do_lower_case=True, hard_vocab_limit=False, num_threads=1)
+    return model
+
+
+def test_feature_cache_rebuilds_when_any_input_changes(
+        tiny_spm, other_spm, tmp_path, write_spy, caplog):
+    text = "Karitone Muri saloPE."
+    data_dir = _rte_dir(tmp_path / "a", text)
+    cached_dir = str(tmp_path / "cache")
+    spm = tiny_spm["model"]
+
+    def prepare(data_dir=data_dir, model=spm, lower=True, length=24):
+        tokenizer = FullTokenizer(spm_model_file=model, do_lower_case=lower)
+        processor = glue.get_processor("rte", do_lower_case=lower)
+        path = glue.prepare_features(processor, data_dir, "train", tokenizer,
+                                     length, cached_dir).path
+        want = [2, *_ids(tokenizer, processor.process_text(text)), 3,
+                *_ids(tokenizer, processor.process_text("Ne.")), 3]
+        return _first_ids(path), want
+
+    def assert_rebuilt(field, **changes):
+        count = len(write_spy)
+        caplog.clear()
+        (got, length), want = prepare(**changes)
+        assert len(write_spy) == count + 1, field
+        assert got == want
+        assert length == changes.get("length", 24)
+        assert "Rebuilding cached" in caplog.text and field in caplog.text
+        return got
+
+    (first, _), _ = prepare()
+    path = os.path.join(cached_dir, "rte_train.tf_record")
+    mtime = os.stat(path).st_mtime_ns
+    (again, _), _ = prepare()
+    assert again == first and len(write_spy) == 1  # Unchanged: reused.
+    assert os.stat(path).st_mtime_ns == mtime
+    # Another data_dir with identical contents: still reused.
+    prepare(data_dir=_rte_dir(tmp_path / "copy", text))
+    assert len(write_spy) == 1
+
+    edited = text.replace("Muri", "Gabu")
+    _rte_dir(tmp_path / "a", edited)  # Same length, same row count.
+    text = edited
+    assert assert_rebuilt("source_sha256") != first
+    text = "Sa lo pe di ga."
+    other = assert_rebuilt("source_sha256",
+                           data_dir=_rte_dir(tmp_path / "b", text))
+    spm_ids = assert_rebuilt("spm_model_sha256", data_dir=str(tmp_path / "b"),
+                             model=other_spm)
+    assert spm_ids != other
+    assert_rebuilt("do_lower_case", data_dir=str(tmp_path / "b"),
+                   model=other_spm, lower=False)
+    assert_rebuilt("max_seq_length", data_dir=str(tmp_path / "b"),
+                   model=other_spm, lower=False, length=20)
+
+
+def test_feature_cache_without_sidecar_is_rebuilt(tokenizer, tmp_path,
+                                                  write_spy):
+    data_dir = _rte_dir(tmp_path, "Ka to.")
+    processor = glue.get_processor("rte")
+    path = glue.prepare_features(processor, data_dir, "train", tokenizer, 16,
+                                 str(tmp_path / "c")).path
+    os.remove(path + ".meta.json")  # An old cache, or a killed writer.
+    glue.prepare_features(processor, data_dir, "train", tokenizer, 16,
+                          str(tmp_path / "c"))
+    assert len(write_spy) == 2
+
+
+# --- header, encoding, empty files ------------------------------------------
+
+def _split_of(task, relative):
+    """The split whose file `relative` is, None if the task reads it not."""
+    processor = glue.get_processor(task)
+    for split in ("train", "dev", "test"):
+        try:
+            if processor.file_path("", split) == relative.replace("/", os.sep):
+                return split
+        except ValueError:
+            pass
+    return None
+
+
+# Every file a task reads that has a header in GLUE (all but CoLA
+# train/dev).
+_HEADED = [(task, relative, _split_of(task, relative))
+           for task, (files, _) in sorted(CASES.items())
+           for relative in sorted(files)
+           if _split_of(task, relative)
+           and relative not in ("CoLA/train.tsv", "CoLA/dev.tsv")]
+
+
+@pytest.mark.parametrize("task,relative,split", _HEADED)
+def test_missing_header_is_an_error(task, relative, split, tmp_path):
+    rows = CASES[task][0][relative]
+    header = T.join(rows[0])
+    data_dir = write_tsvs(tmp_path, {relative: rows[1:] + rows[1:]})
+    with pytest.raises(ValueError) as error:
+        glue.get_processor(task).get_examples(data_dir, split)
+    message = str(error.value)
+    assert relative.split("/")[1] + ":1: the first line is not" in message
+    assert repr(T.join(rows[1])) in message  # What was found.
+    for name in rows[0]:  # The expected header, as GLUE writes it.
+        assert name.lower() in message.lower()
+    assert header.split(T)[-1] in message
+
+
+def test_header_with_byte_order_mark_and_no_header_for_cola(tmp_path):
+    rows = CASES["mrpc"][0]["MRPC/dev.tsv"]
+    path = tmp_path / "MRPC" / "dev.tsv"
+    path.parent.mkdir()
+    path.write_bytes("\ufeff".encode() + "".join(
+        T.join(row) + "\n" for row in rows).encode())
+    assert len(glue.get_processor("mrpc").get_dev_examples(
+        str(tmp_path))) == 2
+    # CoLA train/dev have no header: the first row is an example.
+    data_dir = write_tsvs(tmp_path, CASES["cola"][0])
+    assert len(glue.get_processor("cola").get_train_examples(data_dir)) == 2
+
+
+def test_non_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "RTE" / "dev.tsv"
+    path.parent.mkdir()
+    path.write_bytes(b"index\tsentence1\tsentence2\tlabel\n"
+                     b"0\ta\tb\tentailment\n"
+                     b"1\tcaf\xe9\tb\tentailment\n")
+    with pytest.raises(ValueError, match=r"RTE[/\\]dev\.tsv:3: not UTF-8 "
+                       r"\(byte 0xe9 at column 6\)"):
+        glue.get_processor("rte").get_dev_examples(str(tmp_path))
+
+
+@pytest.mark.parametrize("content,why", [
+    (b"", "the file is empty"),
+    (b"index\tsentence1\tsentence2\tlabel\n", "it has only a header row")])
+def test_empty_tsv_names_file(content, why, tmp_path):
+    path = tmp_path / "RTE" / "train.tsv"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"RTE[/\\]train\.tsv: no rte train "
+                       rf"examples \({why}"):
+        glue.get_processor("rte").get_train_examples(str(tmp_path))
+
+
+def test_qqp_with_only_short_rows_is_an_error(tmp_path):
+    head = CASES["qqp"][0]["QQP/train.tsv"][0]
+    data_dir = write_tsvs(tmp_path, {"QQP/train.tsv": [head, ["1", "x"]]})
+    with pytest.raises(ValueError, match="all 1 rows have too few columns"):
+        glue.get_processor("qqp").get_train_examples(data_dir)
+
+
+# --- test_results.tsv --------------------------------------------------------
+
+def test_write_test_results_matches_run_classifier(tmp_path):
+    path = str(tmp_path / "test_results.tsv")
+    probabilities = np.array([[0.1, 0.9], [1 / 3, 2 / 3]])
+    glue.write_test_results(path, probabilities)
+    # run_classifier.py: "\t".join(str(p) for p in float32 row) + "\n".
+    assert pathlib.Path(path).read_text() == (
+        "0.1\t0.9\n0.33333334\t0.6666667\n")
+    np.testing.assert_allclose(np.loadtxt(path, delimiter="\t", ndmin=2),
+                               probabilities, rtol=1e-6)
+    glue.write_test_results(path, np.array([3.5, 0.25]))  # STS-B: [N]
+    assert pathlib.Path(path).read_text() == "3.5\n0.25\n"
+    assert os.listdir(tmp_path) == ["test_results.tsv"]
+    with pytest.raises(ValueError, match=r"example 1 has non-finite"):
+        glue.write_test_results(path, np.array([[0.5, 0.5], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match=r"\[N, C\] or \[N\]"):
+        glue.write_test_results(path, np.zeros((2, 2, 2)))
+    assert pathlib.Path(path).read_text() == "3.5\n0.25\n"  # Untouched.
+
+
 # --- configs/glue ------------------------------------------------------------
 
-# Paper Table 14 (ORIGINAL.md 6.1): LR, BSZ, ALBERT DR, steps, warmup; and
+# ALBERT paper, Table 14: LR, BSZ, ALBERT DR, steps, warmup; and
 # run_glue.sh's save_checkpoints_steps.
 TABLE_14 = {
     "cola": (1e-5, 16, 0.0, 5336, 320, 100),

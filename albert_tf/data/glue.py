@@ -12,20 +12,25 @@ The eleven processors are one class driven by a table of per-split column
 layouts, not eleven subclasses. Differences from the original, all loud:
 
 * Bad input raises with the path, line and allowed values instead of an
-  IndexError/KeyError deep inside conversion. QQP train/dev rows with too
+  IndexError/KeyError deep inside conversion, a UnicodeDecodeError, or an
+  OutOfRangeError from an empty dataset later. QQP train/dev rows with too
   few columns are still skipped, as the original does (it catches
   IndexError), but the count is logged.
+* The original drops the first row of every file with a header unseen; here
+  that row must be the header (the columns read are checked by name), so a
+  file without one is an error, not one lost example.
 * Eval and predict are padded with `PaddingInputExample`s whenever a
   batch size is given (the original padded only on TPU); padding has
   is_real_example = 0, so metrics ignore it.
-* A cached file is reused only if its sequence length (and, for eval and
-  predict, its record count) match; the original reused any file with the
-  right name. Predict features are cached too (`<task>_predict.tf_record`).
+* A cached file is reused only when it was built from the same TSV
+  contents, tokenizer model, lowercasing, length and record count
+  (data/cache.py); the original reused any file with the right name.
+  Predict features are cached too (`<task>_predict.tf_record`).
 * Files are written to a temporary name and renamed, so an interrupted run
   never leaves a truncated cache.
 
-Readers, conversion and input share this one module (STYLE.md section 3,
-data/glue.py), which is why it runs past 400 lines.
+Readers, conversion and input share this one module, as the original's
+classifier_utils.py, which is why it runs past 400 lines.
 
 Legend: L = max_seq_length, B = batch size.
 """
@@ -34,12 +39,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 from typing import Optional, Sequence, Union
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
+from albert_tf import fileio
+from albert_tf.data import cache
 from albert_tf.data import features
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import text as text_lib
@@ -49,6 +56,9 @@ TRAIN, DEV, TEST = "train", "dev", "test"
 CACHE_SPLITS = {"train": TRAIN, "eval": DEV, "predict": TEST}
 # The original's shuffle buffer for training (file_based_input_fn_builder).
 SHUFFLE_BUFFER = 100
+# Version of the cached feature layout, part of every cache key: bump it
+# when conversion changes so old caches are rebuilt.
+FEATURES_FORMAT = 1
 CLS, SEP = "[CLS]", "[SEP]"
 
 
@@ -73,16 +83,24 @@ class PaddingInputExample:
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
-    """Where one split's fields are: column indices, -1 is the last column."""
+    """Where one split's fields are: column indices, -1 is the last column.
+
+    `header` is the GLUE file's header row, () for a file without one
+    (CoLA train/dev, as ColaProcessor._create_examples skips no row there).
+    """
 
     file: str
-    header: bool = True
+    header: tuple = ()
     # None: "<split>-<i>", i the 0-based row index counting any header, as
     # the original's MRPC, CoLA and SST-2 train/dev guids.
     guid: Optional[int] = None
     text_a: int = 1
     text_b: Optional[int] = 2
     label: Optional[int] = -1  # None: unlabeled (test), dummy label
+
+    def used_columns(self) -> list[int]:
+        return [c for c in (self.guid, self.text_a, self.text_b, self.label)
+                if c is not None]
 
     def min_columns(self) -> int:
         used = [c for c in (self.guid, self.text_a, self.text_b) if c]
@@ -92,6 +110,17 @@ class _Layout:
         elif self.label is not None:
             needed = max(needed, self.label + 1)
         return needed
+
+    def is_header(self, row: list) -> bool:
+        """Whether `row` names the used columns as GLUE's header does.
+
+        Only the columns read are compared (case and spaces ignored), so
+        harmless variants of the other names pass.
+        """
+        if len(row) < self.min_columns():
+            return False
+        return all(row[c].strip().lower() == self.header[c].lower()
+                   for c in self.used_columns())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,67 +133,102 @@ class _Task:
 
 _MNLI_LABELS = ("contradiction", "entailment", "neutral")
 _NLI_LABELS = ("entailment", "not_entailment")
+_MNLI_HEADER = ("index", "promptID", "pairID", "genre",
+                "sentence1_binary_parse", "sentence2_binary_parse",
+                "sentence1_parse", "sentence2_parse", "sentence1",
+                "sentence2")
+_MNLI_DEV_LABELS = tuple(f"label{i}" for i in range(1, 6)) + ("gold_label",)
 # MNLI: index promptID pairID genre 4 parses sentence1 sentence2 ... label.
 _MNLI = dict(guid=0, text_a=8, text_b=9)
 _PAIR = dict(guid=0, text_a=1, text_b=2)  # index sentence1 sentence2 [label]
 
 
-def _pair_task(directory: str, labels: tuple) -> _Task:
+def _pair_task(directory: str, labels: tuple,
+               texts: tuple = ("sentence1", "sentence2")) -> _Task:
+    header = ("index", *texts)
     return _Task(directory, labels, {
-        TRAIN: _Layout("train.tsv", **_PAIR),
-        DEV: _Layout("dev.tsv", **_PAIR),
-        TEST: _Layout("test.tsv", label=None, **_PAIR)})
+        TRAIN: _Layout("train.tsv", header + ("label",), **_PAIR),
+        DEV: _Layout("dev.tsv", header + ("label",), **_PAIR),
+        TEST: _Layout("test.tsv", header, label=None, **_PAIR)})
 
+
+def _mnli_task(dev: str, test: str) -> _Task:
+    return _Task("MNLI", _MNLI_LABELS, {
+        TRAIN: _Layout("train.tsv", _MNLI_HEADER + ("label1", "gold_label"),
+                       **_MNLI),
+        DEV: _Layout(dev, _MNLI_HEADER + _MNLI_DEV_LABELS, **_MNLI),
+        TEST: _Layout(test, _MNLI_HEADER, label=None, **_MNLI)})
+
+
+_MRPC_HEADER = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
+_STSB_HEADER = ("index", "genre", "filename", "year", "old_index", "source1",
+                "source2", "sentence1", "sentence2")
+_QQP_HEADER = ("id", "qid1", "qid2", "question1", "question2",
+               "is_duplicate")
 
 _TASKS = {
     "cola": _Task("CoLA", ("0", "1"), {
         # train/dev: source label original_label sentence, no header.
-        TRAIN: _Layout("train.tsv", header=False, text_a=3, text_b=None,
-                       label=1),
-        DEV: _Layout("dev.tsv", header=False, text_a=3, text_b=None, label=1),
-        TEST: _Layout("test.tsv", guid=0, text_a=1, text_b=None, label=None)}),
-    "mnli": _Task("MNLI", _MNLI_LABELS, {
-        TRAIN: _Layout("train.tsv", **_MNLI),
-        DEV: _Layout("dev_matched.tsv", **_MNLI),
-        TEST: _Layout("test_matched.tsv", label=None, **_MNLI)}),
-    "mismnli": _Task("MNLI", _MNLI_LABELS, {
-        TRAIN: _Layout("train.tsv", **_MNLI),
-        DEV: _Layout("dev_mismatched.tsv", **_MNLI),
-        TEST: _Layout("test_mismatched.tsv", label=None, **_MNLI)}),
+        TRAIN: _Layout("train.tsv", text_a=3, text_b=None, label=1),
+        DEV: _Layout("dev.tsv", text_a=3, text_b=None, label=1),
+        TEST: _Layout("test.tsv", ("index", "sentence"), guid=0, text_a=1,
+                      text_b=None, label=None)}),
+    "mnli": _mnli_task("dev_matched.tsv", "test_matched.tsv"),
+    "mismnli": _mnli_task("dev_mismatched.tsv", "test_mismatched.tsv"),
     # train/dev: Quality #1ID #2ID #1String #2String; test: index ... .
     "mrpc": _Task("MRPC", ("0", "1"), {
-        TRAIN: _Layout("train.tsv", text_a=3, text_b=4, label=0),
-        DEV: _Layout("dev.tsv", text_a=3, text_b=4, label=0),
-        TEST: _Layout("test.tsv", guid=0, text_a=3, text_b=4, label=None)}),
+        TRAIN: _Layout("train.tsv", _MRPC_HEADER, text_a=3, text_b=4,
+                       label=0),
+        DEV: _Layout("dev.tsv", _MRPC_HEADER, text_a=3, text_b=4, label=0),
+        TEST: _Layout("test.tsv", ("index",) + _MRPC_HEADER[1:], guid=0,
+                      text_a=3, text_b=4, label=None)}),
     "sst-2": _Task("SST-2", ("0", "1"), {
-        TRAIN: _Layout("train.tsv", text_a=0, text_b=None, label=1),
-        DEV: _Layout("dev.tsv", text_a=0, text_b=None, label=1),
-        TEST: _Layout("test.tsv", guid=0, text_a=1, text_b=None, label=None)}),
+        TRAIN: _Layout("train.tsv", ("sentence", "label"), text_a=0,
+                       text_b=None, label=1),
+        DEV: _Layout("dev.tsv", ("sentence", "label"), text_a=0, text_b=None,
+                     label=1),
+        TEST: _Layout("test.tsv", ("index", "sentence"), guid=0, text_a=1,
+                      text_b=None, label=None)}),
     # index genre filename year old_index source1 source2 s1 s2 [score].
     "sts-b": _Task("STS-B", (None,), {
-        split: _Layout(f"{split}.tsv", guid=0, text_a=7, text_b=8,
+        split: _Layout(f"{split}.tsv",
+                       _STSB_HEADER + (() if split == TEST else ("score",)),
+                       guid=0, text_a=7, text_b=8,
                        label=None if split == TEST else -1)
         for split in (TRAIN, DEV, TEST)}),
     # train/dev: id qid1 qid2 question1 question2 is_duplicate.
     "qqp": _Task("QQP", ("0", "1"), {
-        TRAIN: _Layout("train.tsv", guid=0, text_a=3, text_b=4, label=5),
-        DEV: _Layout("dev.tsv", guid=0, text_a=3, text_b=4, label=5),
-        TEST: _Layout("test.tsv", label=None, **_PAIR)},
+        TRAIN: _Layout("train.tsv", _QQP_HEADER, guid=0, text_a=3, text_b=4,
+                       label=5),
+        DEV: _Layout("dev.tsv", _QQP_HEADER, guid=0, text_a=3, text_b=4,
+                     label=5),
+        TEST: _Layout("test.tsv", ("id", "question1", "question2"),
+                      label=None, **_PAIR)},
         skip_short_rows=True),
-    "qnli": _pair_task("QNLI", _NLI_LABELS),
+    "qnli": _pair_task("QNLI", _NLI_LABELS, ("question", "sentence")),
     "rte": _pair_task("RTE", _NLI_LABELS),
     "wnli": _pair_task("WNLI", ("0", "1")),
     # The diagnostic set: test only (AXProcessor reads diagnostic.tsv).
     "ax": _Task("diagnostic", _MNLI_LABELS, {
-        TEST: _Layout("diagnostic.tsv", label=None, **_PAIR)}),
+        TEST: _Layout("diagnostic.tsv", ("index", "sentence1", "sentence2"),
+                      label=None, **_PAIR)}),
 }
 TASK_NAMES = tuple(_TASKS)
 
 
-def _open_text(path: str):
-    if "://" in path:  # gs:// and friends, as the original's tf.gfile.
-        return tf.io.gfile.GFile(path, "r")
-    return open(path, encoding="utf-8", newline="")
+def _tsv_lines(f, path: str):
+    """Decoded lines of a binary file; bad UTF-8 names the file and line.
+
+    A byte-order mark before the first line is dropped.
+    """
+    for number, raw in enumerate(f, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"{path}:{number}: not UTF-8 (byte {raw[e.start]:#04x} at "
+                f"column {e.start + 1}); GLUE TSVs are UTF-8") from None
+        yield line.lstrip("\ufeff") if number == 1 else line
 
 
 class GlueProcessor:
@@ -215,7 +279,7 @@ class GlueProcessor:
 
     def file_path(self, data_dir: str, split: str) -> str:
         layout = self._layout(split)
-        return os.path.join(data_dir, self._task.directory, layout.file)
+        return fileio.join(data_dir, self._task.directory, layout.file)
 
     def _layout(self, split: str) -> _Layout:
         if split not in self._task.splits:
@@ -231,27 +295,55 @@ class GlueProcessor:
             raise FileNotFoundError(
                 f"{self.task_name} {split} file not found: {path} (expected "
                 f"<data_dir>/{self._task.directory}/{layout.file})")
-        examples, skipped = [], 0
-        with _open_text(path) as f:
+        examples, skipped, rows = [], 0, 0
+        with tf.io.gfile.GFile(path, "rb") as f:
             # QUOTE_NONE: quotes are literal text, as the original's
             # csv.reader(quotechar=None).
-            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            for i, row in enumerate(reader):
-                if layout.header and i == 0:
-                    continue
-                where = f"{path}:{reader.line_num}"
-                if len(row) < layout.min_columns():
-                    if self._task.skip_short_rows and split != TEST:
-                        skipped += 1  # As the original's QQP IndexError.
+            reader = csv.reader(_tsv_lines(f, path), delimiter="\t",
+                                quoting=csv.QUOTE_NONE)
+            try:
+                for i, row in enumerate(reader):
+                    rows += 1
+                    if layout.header and i == 0:
+                        self._check_header(row, path, split, layout)
                         continue
-                    raise ValueError(
-                        f"{where}: {len(row)} columns, but {self.task_name} "
-                        f"{split} rows need at least {layout.min_columns()}")
-                examples.append(self._example(row, i, split, layout, where))
+                    where = f"{path}:{reader.line_num}"
+                    if len(row) < layout.min_columns():
+                        if self._task.skip_short_rows and split != TEST:
+                            skipped += 1  # As the original's QQP IndexError.
+                            continue
+                        raise ValueError(
+                            f"{where}: {len(row)} columns, but "
+                            f"{self.task_name} {split} rows need at least "
+                            f"{layout.min_columns()}")
+                    examples.append(self._example(row, i, split, layout,
+                                                  where))
+            except csv.Error as e:
+                raise ValueError(f"{path}:{reader.line_num}: {e}") from None
         if skipped:
             logging.warning("%s: skipped %d rows with too few columns, as "
                             "the original QQP processor does", path, skipped)
+        if not examples:
+            if rows == 0:
+                what = "the file is empty"
+            elif skipped:
+                what = f"all {skipped} rows have too few columns"
+            else:
+                what = "it has only a header row"
+            raise ValueError(f"{path}: no {self.task_name} {split} examples "
+                             f"({what})")
         return examples
+
+    def _check_header(self, row: list, path: str, split: str,
+                      layout: _Layout) -> None:
+        """The original skips the first row unseen; make sure it is one."""
+        if not layout.is_header(row):
+            got, want = "\t".join(row), "\t".join(layout.header)
+            raise ValueError(
+                f"{path}:1: the first line is not the {self.task_name} "
+                f"{split} header, so it would be dropped as one. Got "
+                f"{got!r}; expected {want!r}. Restore the header row "
+                "(GLUE's files have one).")
 
     def _example(self, row: list, i: int, split: str, layout: _Layout,
                  where: str) -> InputExample:
@@ -351,11 +443,24 @@ def pad_examples(examples: Sequence, batch_size: int) -> list:
     return padded
 
 
-def _replace(tmp: str, path: str) -> None:
-    if "://" in path:
-        tf.io.gfile.rename(tmp, path, overwrite=True)
-    else:
-        os.replace(tmp, path)
+def _write_records(examples: Sequence, label_list: Sequence,
+                   max_seq_length: int,
+                   tokenizer: full_tokenizer.FullTokenizer, path: str,
+                   is_regression: bool) -> None:
+    schema = (features.CLASSIFIER_REGRESSION if is_regression
+              else features.CLASSIFIER)
+    with tf.io.TFRecordWriter(path) as writer:
+        for index, example in enumerate(examples):
+            values = convert_single_example(
+                example, label_list, max_seq_length, tokenizer, is_regression)
+            if index < 5 and isinstance(example, InputExample):
+                length = sum(values["input_mask"])
+                tokens = tokenizer.convert_ids_to_tokens(
+                    values["input_ids"][:length])
+                logging.info("guid %s: %s; label %r -> %s", example.guid,
+                             " ".join(tokens), example.label,
+                             values["label_ids"][0])
+            writer.write(features.encode_example(schema, values))
 
 
 def write_features(examples: Sequence, label_list: Sequence,
@@ -366,24 +471,11 @@ def write_features(examples: Sequence, label_list: Sequence,
 
     Returns the number of records (padding included).
     """
-    schema = (features.CLASSIFIER_REGRESSION if is_regression
-              else features.CLASSIFIER)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = fileio.temp_path(path)
     try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for index, example in enumerate(examples):
-                values = convert_single_example(
-                    example, label_list, max_seq_length, tokenizer,
-                    is_regression)
-                if index < 5 and isinstance(example, InputExample):
-                    length = sum(values["input_mask"])
-                    tokens = tokenizer.convert_ids_to_tokens(
-                        values["input_ids"][:length])
-                    logging.info("guid %s: %s; label %r -> %s", example.guid,
-                                 " ".join(tokens), example.label,
-                                 values["label_ids"][0])
-                writer.write(features.encode_example(schema, values))
-        _replace(tmp, path)
+        _write_records(examples, label_list, max_seq_length, tokenizer, tmp,
+                       is_regression)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
     finally:
         if tf.io.gfile.exists(tmp):
             tf.io.gfile.remove(tmp)
@@ -394,8 +486,9 @@ def write_features(examples: Sequence, label_list: Sequence,
 def cached_features_file(cached_dir: str, task_name: str, split: str) -> str:
     """<cached_dir>/<task>_{train,eval,predict}.tf_record, as the original."""
     if split not in CACHE_SPLITS:
-        raise ValueError(f"split {split!r} must be one of {list(CACHE_SPLITS)}")
-    return os.path.join(cached_dir, f"{task_name}_{split}.tf_record")
+        raise ValueError(
+            f"split {split!r} must be one of {list(CACHE_SPLITS)}")
+    return fileio.join(cached_dir, f"{task_name}_{split}.tf_record")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,23 +508,21 @@ class FeatureFile:
         return len(self.examples) + self.num_padding
 
 
-def _cache_is_usable(path: str, max_seq_length: int,
-                     num_records: Optional[int]) -> bool:
-    records = tf.data.TFRecordDataset(path)
-    for record in records.take(1):
-        example = tf.train.Example.FromString(record.numpy())
-        length = len(example.features.feature["input_ids"].int64_list.value)
-        if length != max_seq_length:
-            logging.warning("%s has sequence length %d, not %d: rewriting",
-                            path, length, max_seq_length)
-            return False
-    if num_records is not None:
-        count = sum(1 for _ in records)
-        if count != num_records:
-            logging.warning("%s has %d records, not %d: rewriting", path,
-                            count, num_records)
-            return False
-    return True
+def cache_key(processor: GlueProcessor, source_file: str, split: str,
+              tokenizer: full_tokenizer.FullTokenizer, max_seq_length: int,
+              num_records: int) -> dict:
+    """What a split's cached features are built from (see data/cache.py).
+
+    The TSV's contents (not its path), the tokenizer's model, the
+    processor's preprocessing, the length, and the record count, which
+    carries the padding batch size.
+    """
+    return {"format": FEATURES_FORMAT, "task": processor.task_name,
+            "split": split, "source_sha256": fileio.fingerprint(source_file),
+            "tokenizer": cache.tokenizer_key(tokenizer),
+            "use_spm": processor.use_spm,
+            "do_lower_case": processor.do_lower_case,
+            "max_seq_length": max_seq_length, "num_records": num_records}
 
 
 def prepare_features(processor: GlueProcessor, data_dir: str, split: str,
@@ -440,28 +531,56 @@ def prepare_features(processor: GlueProcessor, data_dir: str, split: str,
                      batch_size: Optional[int] = None) -> FeatureFile:
     """Reads a split and writes (or reuses) its cached features.
 
+    The cache is reused only when built from the same inputs (cache_key);
+    otherwise it is rebuilt and the log says why.
+
     Args:
       split: "train", "eval" (dev set) or "predict" (test set).
       batch_size: for eval and predict, pad to a multiple of it (use the
         global batch size); ignored for train.
     """
+    source = processor.file_path(data_dir, CACHE_SPLITS[split])
     examples = processor.get_examples(data_dir, CACHE_SPLITS[split])
     to_write = list(examples)
     if split != "train" and batch_size:
         to_write = pad_examples(examples, batch_size)
     path = cached_features_file(cached_dir, processor.task_name, split)
-    # Counting train records would read the whole file; skip that check.
-    expected = None if split == "train" else len(to_write)
-    if tf.io.gfile.exists(path) and _cache_is_usable(path, max_seq_length,
-                                                     expected):
-        logging.info("Reusing cached features %s", path)
-    else:
-        tf.io.gfile.makedirs(cached_dir)
-        write_features(to_write, processor.label_list, max_seq_length,
-                       tokenizer, path, processor.is_regression)
+    key = cache_key(processor, source, split, tokenizer, max_seq_length,
+                    len(to_write))
+    if not cache.lookup(path, key):
+        cache.write(path, key, lambda tmp: _write_records(
+            to_write, processor.label_list, max_seq_length, tokenizer, tmp,
+            processor.is_regression))
+        logging.info("Wrote %d records to %s", len(to_write), path)
     logging.info("%s %s: %d examples + %d padding", processor.task_name,
                  split, len(examples), len(to_write) - len(examples))
     return FeatureFile(path, examples, len(to_write) - len(examples))
+
+
+def write_test_results(path: str, probabilities: np.ndarray) -> None:
+    """Writes run_classifier's test_results.tsv atomically.
+
+    One line per real example: its class probabilities, tab-separated, as
+    `str` of float32 values (run_classifier.py do_predict; no header). For
+    STS-B the original wrote its one regression output per line, so a
+    [N] array is taken as [N, 1].
+
+    Args:
+      probabilities: [N, C] (or [N]) for the N real examples, padding
+        already removed.
+    """
+    values = np.asarray(probabilities, np.float32)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[1] < 1:
+        raise ValueError(f"{path}: probabilities must be [N, C] or [N], got "
+                         f"shape {np.shape(probabilities)}")
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{path}: example {bad[0]} has non-finite outputs "
+                         f"{values[bad[0]].tolist()}; not writing results")
+    lines = ["\t".join(str(v) for v in row) + "\n" for row in values]
+    fileio.write_atomic(path, "".join(lines))
 
 
 def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
