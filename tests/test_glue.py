@@ -672,3 +672,29 @@ def test_glue_flagfiles_match_table_14(task):
     assert (values.max_seq_length, values.optimizer,
             values.classifier_dropout_prob, values.do_lower_case) == (
                 512, "adamw", 0.1, True)
+
+
+def test_ram_filesystem_data_and_cache(tokenizer, tmp_path):
+    """gs://-style paths: TSVs, cache and sidecar all through tf.io.gfile."""
+    root = "ram://glue_test"
+    files, expected = CASES["rte"]
+    for relative, rows in files.items():
+        tf.io.gfile.makedirs(f"{root}/data/RTE")
+        with tf.io.gfile.GFile(f"{root}/data/{relative}", "w") as f:
+            f.write("".join(T.join(row) + "\n" for row in rows))
+    processor = glue.get_processor("rte")
+    try:
+        feature_file = glue.prepare_features(
+            processor, f"{root}/data", "eval", tokenizer, 12,
+            f"{root}/cache", batch_size=2)
+        assert feature_file.path == f"{root}/cache/rte_eval.tf_record"
+        assert [e.guid for e in feature_file.examples] == ["1"]
+        got = _collect(glue.make_dataset(feature_file.path, 12, 2, False))
+        np.testing.assert_array_equal(got["is_real_example"], [1, 0])
+        assert tf.io.gfile.exists(feature_file.path + ".meta.json")
+        results = f"{root}/cache/test_results.tsv"
+        glue.write_test_results(results, np.array([[0.25, 0.75]]))
+        with tf.io.gfile.GFile(results) as f:
+            assert f.read() == "0.25\t0.75\n"
+    finally:
+        tf.io.gfile.rmtree(root)
