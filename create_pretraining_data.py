@@ -2,8 +2,9 @@
 
 Every flag of the original create_pretraining_data.py, with the same name
 and default, plus flags for streaming and parallelism. The algorithm and
-the output features are the original's; see albert_tf/data/pretraining_*.py
-for what changed (bounded memory, workers, seeded numpy draws).
+the output features are the original's; see albert_tf/data/create_pretraining.py
+for what changed (bounded memory, workers, seeded numpy draws) and
+albert_tf/data/pretraining_data.py for the algorithm.
 
   python create_pretraining_data.py --input_file='corpus/*.txt' \
       --output_file=out/train-0.tfrecord,out/train-1.tfrecord \
@@ -16,15 +17,21 @@ Deviations in flag handling: `vocab_file` is required only without
 `spm_model_file` (the original always required it and ignored it with
 SPM); `input_file_mode` is accepted ('r' or 'rb') but files are always read
 as bytes and decoded as strict UTF-8 (see --invalid_utf8); a glob that
-matches nothing is an error instead of silently producing nothing.
+matches nothing is an error instead of silently producing nothing; every
+output is checked (directory created if missing, writable) before any work.
+Inputs and outputs may be gs:// (tf.io.gfile). On SIGTERM or Ctrl-C the
+temporary outputs and the document cache are removed and the exit status
+is non-zero.
+
+--masked_lm_budget is not a flag of this script: it belongs to the
+original run_pretraining.py (see run_pretraining.py here).
 """
 
 from absl import app
 from absl import flags
 
+from albert_tf.data import create_pretraining
 from albert_tf.data import pretraining_data
-from albert_tf.data import pretraining_pipeline
-from albert_tf.data import pretraining_run
 
 FLAGS = flags.FLAGS
 
@@ -50,7 +57,10 @@ flags.DEFINE_bool("do_whole_word_mask", True,
                   "Whether to use whole word masking rather than per-piece "
                   "masking.")
 flags.DEFINE_bool("do_permutation", False,
-                  "Whether to do the permutation training.")
+                  "Whether to do the permutation training. The masked_lm_* "
+                  "features get 2 * max_predictions_per_seq slots, as in the "
+                  "original; run_pretraining reads them with the same "
+                  "--max_predictions_per_seq.")
 flags.DEFINE_bool("favor_shorter_ngram", True,
                   "Whether to set higher probabilities for sampling shorter "
                   "ngrams.")
@@ -110,14 +120,14 @@ def main(argv):
         favor_shorter_ngram=FLAGS.favor_shorter_ngram,
         do_permutation=FLAGS.do_permutation,
         random_next_sentence=FLAGS.random_next_sentence)
-    options = pretraining_pipeline.PipelineOptions(
+    options = create_pretraining.PipelineOptions(
         num_workers=FLAGS.num_workers,
         shuffle_buffer_docs=FLAGS.shuffle_buffer_docs,
         reservoir_docs=FLAGS.reservoir_docs,
         unit_tokens=FLAGS.unit_tokens,
         output_shuffle_buffer=FLAGS.output_shuffle_buffer,
         invalid_utf8=FLAGS.invalid_utf8)
-    pretraining_run.run(
+    create_pretraining.create_pretraining_data(
         FLAGS.input_file, FLAGS.output_file, vocab_file=FLAGS.vocab_file,
         spm_model_file=FLAGS.spm_model_file,
         do_lower_case=FLAGS.do_lower_case, config=config,

@@ -17,9 +17,8 @@ from absl import logging
 
 from albert_tf.config import AlbertConfig
 from albert_tf.data import default_corpus
+from albert_tf.data import create_pretraining
 from albert_tf.data import pretraining_data
-from albert_tf.data import pretraining_pipeline
-from albert_tf.data import pretraining_run
 from albert_tf.tokenization import train_spm
 
 VOCAB_SIZE = 4000
@@ -81,11 +80,11 @@ def prepare(data_dir: str, num_workers: int = 1, seed: int = 12345,
         config = pretraining_data.PretrainingConfig(
             max_seq_length=max_seq_length,
             max_predictions_per_seq=max_predictions_per_seq)
-        pretraining_run.run(
+        create_pretraining.create_pretraining_data(
             corpus, ",".join(records), vocab_file=None,
             spm_model_file=prefix + ".model", do_lower_case=True,
             config=config, random_seed=seed, dupe_factor=DUPE_FACTOR,
-            options=pretraining_pipeline.PipelineOptions(
+            options=create_pretraining.PipelineOptions(
                 num_workers=num_workers),
             stats_file=os.path.join(data_dir, "stats.json"))
     return QuickstartData(input_file=",".join(records),

@@ -60,9 +60,8 @@ def reference_loop(files, spm_model_file, output_file, dupe_factor,
     """The original's structure, single process, on albert_tf functions."""
     import numpy as np
     import tensorflow as tf
+    from albert_tf.data import create_pretraining as pipeline
     from albert_tf.data import pretraining_data as pd
-    from albert_tf.data import pretraining_pipeline as pipeline
-    from albert_tf.data import pretraining_run
     from albert_tf.tokenization import FullTokenizer
 
     pipeline.init_worker(None, spm_model_file, True)
@@ -70,10 +69,10 @@ def reference_loop(files, spm_model_file, output_file, dupe_factor,
     for path in files:
         with open(path, encoding="utf-8") as f:
             lines.extend(f)
-    docs = [pipeline._unpack(d)
+    docs = [pipeline.unpack(d)
             for d in pipeline.tokenize_block((0, lines))[0]]
     config = pd.PretrainingConfig(max_seq_length=max_seq_length)
-    vocab = pretraining_run.vocab_ids(
+    vocab = pipeline.vocab_ids(
         FullTokenizer(spm_model_file=spm_model_file))
     rng, np_rng = random.Random(SEED), np.random.RandomState(SEED)
     sampler = pd.NgramSampler(config.ngram, config.favor_shorter_ngram)

@@ -23,9 +23,8 @@ from bench import common  # noqa: E402
 
 
 def main():
+    from albert_tf.data import create_pretraining as pipeline
     from albert_tf.data import pretraining_data as pd
-    from albert_tf.data import pretraining_pipeline as pipeline
-    from albert_tf.data import pretraining_run
     from albert_tf.tokenization import FullTokenizer
 
     files = common.corpus_files(common.DEFAULT_CORPUS)
@@ -37,10 +36,10 @@ def main():
     model, _ = common.vocab_30k(files, work_dir)
     pipeline.init_worker(None, model, True)
     lines = [line for f in files for line in open(f, encoding="utf-8")]
-    docs = [pipeline._unpack(d)
+    docs = [pipeline.unpack(d)
             for d in pipeline.tokenize_block((0, lines))[0]]
     config = pd.PretrainingConfig()
-    vocab = pretraining_run.vocab_ids(FullTokenizer(spm_model_file=model))
+    vocab = pipeline.vocab_ids(FullTokenizer(spm_model_file=model))
     result = {}
     for seed in (1, 2, 3):
         rng, np_rng = random.Random(seed), np.random.RandomState(seed)

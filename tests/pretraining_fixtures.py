@@ -2,28 +2,34 @@
 
 import json
 
+from albert_tf import fileio
+from albert_tf.data import create_pretraining
 from albert_tf.data import pretraining_data
-from albert_tf.data import pretraining_pipeline
-from albert_tf.data import pretraining_run
 
 import helpers
 
 SEQ, PREDICTIONS = 16, 3
 
 
-def write_records(tiny_spm, directory, num_files=2, dupe_factor=2, seed=7):
-    """Original-schema TFRecords from the tiny corpus; returns a glob."""
-    directory.mkdir(parents=True, exist_ok=True)
-    outputs = ",".join(str(directory / f"part-{i}.tfrecord")
+def write_records(tiny_spm, directory, num_files=2, dupe_factor=2, seed=7,
+                  do_permutation=False, corpus=None):
+    """Original-schema TFRecords from the tiny corpus; returns a glob.
+
+    `directory` may be a pathlib.Path or a string such as ram://dir.
+    """
+    directory = str(directory)
+    outputs = ",".join(fileio.join(directory, f"part-{i}.tfrecord")
                        for i in range(num_files))
     config = pretraining_data.PretrainingConfig(
-        max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS)
-    pretraining_run.run(
-        tiny_spm["corpus"], outputs, vocab_file=None,
+        max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS,
+        do_permutation=do_permutation)
+    create_pretraining.create_pretraining_data(
+        corpus or tiny_spm["corpus"], outputs, vocab_file=None,
         spm_model_file=tiny_spm["model"], do_lower_case=True, config=config,
         random_seed=seed, dupe_factor=dupe_factor,
-        options=pretraining_pipeline.PipelineOptions())
-    return str(directory / "part-*.tfrecord")
+        options=create_pretraining.PipelineOptions(),
+        stats_file=fileio.join(directory, "stats.json"))
+    return fileio.join(directory, "part-*.tfrecord")
 
 
 def albert_config(**overrides):

@@ -3,16 +3,22 @@
 import collections
 import dataclasses
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from albert_tf.data import create_pretraining as pipeline
 from albert_tf.data import features
 from albert_tf.data import pretraining_data as pd
-from albert_tf.data import pretraining_pipeline as pipeline
-from albert_tf.data import pretraining_run
+from albert_tf.tokenization import FullTokenizer
+from conftest import make_sentences
 
 CLS, SEP, MASK = 2, 3, 4
 # Synthetic vocabulary: ids 0..V-1; random replacements draw from all.
@@ -245,7 +251,7 @@ def _tokenized_docs(tiny_spm, block_bytes=1 << 20):
 
 
 def _partial_words(tiny_spm, whole_word):
-    docs = [pipeline._unpack(d) for d in _tokenized_docs(tiny_spm)]
+    docs = [pipeline.unpack(d) for d in _tokenized_docs(tiny_spm)]
     config = pd.PretrainingConfig(max_seq_length=64, short_seq_prob=0.0,
                                   max_predictions_per_seq=12,
                                   do_whole_word_mask=whole_word)
@@ -324,7 +330,7 @@ def _run(tiny_spm, out_dir, seed=12345, workers=1, **kwargs):
                     dupe_factor=2, options=options,
                     stats_file=f"{out_dir}/stats.json")
     settings.update(kwargs)
-    summary = pretraining_run.run(input_file, out, **settings)
+    summary = pipeline.create_pretraining_data(input_file, out, **settings)
     data = [open(p, "rb").read() for p in out.split(",")]
     return data, summary
 
@@ -395,3 +401,144 @@ def test_invalid_utf8_names_file_and_line_or_is_replaced(tiny_spm,
                       options=options)
     assert summary["invalid_utf8_lines"] == 1
     assert summary["documents"] == 2
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.rglob("*") if ".tmp" in p.name
+                  or p.name.startswith("albert_docs"))
+
+
+def test_failed_run_leaves_no_temporaries(tiny_spm, tmp_path):
+    path = tmp_path / "bad.txt"
+    # The bad line comes after enough text that the document cache exists.
+    path.write_bytes(open(tiny_spm["corpus"], "rb").read() + b"\n\xff\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:\d+: invalid UTF-8"):
+        _run(tiny_spm, tmp_path, input_file=str(path))
+    assert _leftovers(tmp_path) == []
+    assert not (tmp_path / "a.tfrecord").exists()
+
+
+def test_outputs_are_checked_before_any_work(tiny_spm, tmp_path,
+                                             monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("tokenizing started before outputs were checked")
+
+    monkeypatch.setattr(pipeline, "make_pool", no_work)
+    monkeypatch.setattr(pipeline, "read_blocks", no_work)
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "a_file").write_text("not a directory")
+    settings = dict(vocab_file=None, spm_model_file=tiny_spm["model"],
+                    do_lower_case=True, config=pd.PretrainingConfig(),
+                    random_seed=1, dupe_factor=1,
+                    options=pipeline.PipelineOptions())
+    # The second output's directory cannot be created.
+    second = tmp_path / "a_file" / "sub" / "b.tfrecord"
+    with pytest.raises(ValueError, match=r"--output_file: cannot write .*"
+                                         r"a_file/sub/b\.tfrecord"):
+        pipeline.create_pretraining_data(
+            tiny_spm["corpus"], f"{tmp_path / 'ok' / 'a.tfrecord'},{second}",
+            **settings)
+    with pytest.raises(ValueError, match=r"--stats_file: cannot write"):
+        pipeline.create_pretraining_data(
+            tiny_spm["corpus"], str(tmp_path / "ok" / "a.tfrecord"),
+            stats_file=str(tmp_path / "a_file" / "stats.json"), **settings)
+    with pytest.raises(ValueError, match=r"corpus\.txt is also an input"):
+        pipeline.create_pretraining_data(
+            tiny_spm["corpus"], tiny_spm["corpus"], **settings)
+    with pytest.raises(ValueError, match=r"a\.tfrecord is named twice"):
+        pipeline.create_pretraining_data(
+            tiny_spm["corpus"], f"{tmp_path}/ok/a.tfrecord,"
+            f"{tmp_path}/ok/./a.tfrecord", **settings)
+    assert _leftovers(tmp_path) == []
+    assert list((tmp_path / "ok").iterdir()) == []
+
+
+def test_missing_output_directories_are_created(tiny_spm, tmp_path):
+    data, _ = _run(tiny_spm, tmp_path / "new" / "sub")
+    assert all(data) and _leftovers(tmp_path) == []
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_create_pretraining_data_command_line(tiny_spm, tmp_path):
+    out = f"{tmp_path}/x.tfrecord,{tmp_path}/y.tfrecord"
+    result = _cli("create_pretraining_data.py",
+                  f"--input_file={tiny_spm['corpus']}", f"--output_file={out}",
+                  f"--spm_model_file={tiny_spm['model']}",
+                  "--max_seq_length=32", "--max_predictions_per_seq=4",
+                  "--dupe_factor=2", "--do_permutation", "--random_seed=3",
+                  f"--stats_file={tmp_path}/stats.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["settings"]["max_seq_length"] == 32
+    assert stats["settings"]["do_permutation"] is True
+    # The flags reached the records: L=32, 2P=8 slots with do_permutation.
+    spec = features.to_tf_spec(features.PRETRAINING,
+                               **features.pretraining_dims(32, 4, True))
+    count = 0
+    for path in out.split(","):
+        for record in tf.data.TFRecordDataset(path):
+            ex = tf.io.parse_single_example(record, spec)
+            assert ex["input_mask"].numpy().sum() <= 32
+            count += 1
+    assert count == stats["instances"] > 10
+    # A wrong flag is an error naming it.
+    result = _cli("create_pretraining_data.py",
+                  f"--input_file={tiny_spm['corpus']}", f"--output_file={out}")
+    assert result.returncode != 0
+    assert "--vocab_file or --spm_model_file" in result.stderr
+
+
+def test_sigterm_removes_temporary_outputs_and_cache(tiny_spm, tmp_path):
+    out = f"{tmp_path}/x.tfrecord,{tmp_path}/y.tfrecord"
+    proc = subprocess.Popen(
+        [sys.executable, "create_pretraining_data.py",
+         f"--input_file={tiny_spm['corpus']}", f"--output_file={out}",
+         f"--spm_model_file={tiny_spm['model']}", "--max_seq_length=32",
+         "--max_predictions_per_seq=4", "--dupe_factor=1000000",
+         "--output_shuffle_buffer=10", "--num_workers=2"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    temp = tmp_path / f"x.tfrecord.tmp{proc.pid}"
+    try:
+        deadline = time.time() + 120
+        # Wait until it is writing records (past tokenizing).
+        while not (temp.exists() and temp.stat().st_size > 0):
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.time() < deadline, "never started writing"
+            time.sleep(0.05)
+        assert _leftovers(tmp_path)  # Temporaries and the cache exist.
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "SIGTERM" in stderr
+    assert _leftovers(tmp_path) == []
+    assert not (tmp_path / "x.tfrecord").exists()
+
+
+def test_train_spm_command_line(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(make_sentences(3, 2000)) + "\n",
+                    encoding="utf-8")
+    prefix = tmp_path / "cli_spm"
+    result = _cli("-m", "albert_tf.tokenization.train_spm",
+                  f"--input={text}", f"--model_prefix={prefix}",
+                  "--vocab_size=200", "--hard_vocab_limit=false",
+                  "--preprocess")
+    assert result.returncode == 0, result.stderr[-3000:]
+    tokenizer = FullTokenizer(spm_model_file=f"{prefix}.model")
+    assert [tokenizer.special_id(s) for s in ("[CLS]", "[SEP]", "[MASK]")] \
+        == [2, 3, 4]
+    ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("ka ri to."))
+    assert ids and all(0 <= i < 200 for i in ids)
+    assert os.path.exists(f"{prefix}.vocab")

@@ -1,7 +1,9 @@
 """TFRecord feature schemas and tf.train.Example encoding.
 
 The only place feature names are spelled. Names, dtypes and shapes are the
-original's (ORIGINAL.md section 4.3): L = max_seq_length, P =
+original's (create_pretraining_data.write_instance_to_example_files,
+classifier_utils.file_based_convert_examples_to_features,
+squad_utils.FeatureWriter, race_utils): L = max_seq_length, P =
 max_predictions_per_seq (x2 with do_permutation). Schemas are plain
 name -> FeatureSpec dicts so that writers (which run in worker processes
 without TensorFlow) and readers share them; `to_tf_spec` builds the

@@ -53,7 +53,7 @@ import tensorflow as tf
 
 from albert_tf import fileio
 from albert_tf.data import features as features_lib
-from albert_tf.data.pretraining_pipeline import ordered_map
+from albert_tf.data.create_pretraining import ordered_map
 from albert_tf.tokenization import text as text_lib
 
 CLS, SEP = "[CLS]", "[SEP]"
