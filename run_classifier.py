@@ -13,10 +13,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from albert_tf import flags as albert_flags
+from albert_tf import optimization
+from albert_tf import runner_flags
 from albert_tf.config import AlbertConfig
 from albert_tf.data import glue
 from albert_tf.tasks import classification
+from albert_tf.tasks import finetune
 
 FLAGS = flags.FLAGS
 
@@ -77,7 +79,7 @@ flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
                    "of the config (Table 14's ALBERT DR).")
 flags.DEFINE_float("classifier_dropout_prob", 0.1, "Dropout on the pooled "
                    "output before the classifier (Table 14's Cls DR).")
-albert_flags.define_common_flags()
+runner_flags.define_common_flags(FLAGS)
 flags.mark_flags_as_required(["data_dir", "task_name", "output_dir",
                               "albert_config_file"])
 
@@ -89,9 +91,10 @@ def main(argv):
             "--albert_hub_module_handle is not supported; pass "
             "--init_checkpoint=<module>/variables/variables (the module/ "
             "prefix is understood)")
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
+            or FLAGS.export_dir):
         raise app.UsageError("at least one of --do_train, --do_eval, "
-                             "--do_predict is required")
+                             "--do_predict or --export_dir is required")
     if not (FLAGS.spm_model_file or FLAGS.vocab_file):
         raise app.UsageError("one of --spm_model_file or --vocab_file is "
                              "required")
@@ -100,26 +103,31 @@ def main(argv):
         albert_config = albert_config.replace(
             hidden_dropout_prob=FLAGS.albert_dropout_prob,
             attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
-    albert_flags.write_flags(FLAGS.output_dir)
-    albert_flags.setup_runtime()
-    strategy = albert_flags.strategy_from_flags()
-    run_config = albert_flags.run_config_from_flags(
-        FLAGS.train_step, FLAGS.train_batch_size, keep_checkpoint_max=None)
-    optimizer_config = classification.FineTuneOptimizerConfig(
-        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
-        train_step=FLAGS.train_step, warmup_step=FLAGS.warmup_step)
-    results = classification.run(
-        albert_config, run_config, optimizer_config, strategy,
-        task_name=FLAGS.task_name, data_dir=FLAGS.data_dir,
+    runner_flags.setup_runtime(FLAGS)
+    strategy = runner_flags.strategy_from_flags(FLAGS)
+    run_config = runner_flags.run_config_from_flags(
+        FLAGS, FLAGS.train_step, FLAGS.train_batch_size,
+        keep_checkpoint_max=None)
+    task = classification.ClassificationTask(
+        albert_config, FLAGS.task_name, FLAGS.data_dir,
+        optimization.OptimizerConfig(
+            optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
+            num_train_steps=FLAGS.train_step,
+            num_warmup_steps=FLAGS.warmup_step),
         spm_model_file=FLAGS.spm_model_file, vocab_file=FLAGS.vocab_file,
         do_lower_case=FLAGS.do_lower_case,
-        max_seq_length=FLAGS.max_seq_length, cached_dir=FLAGS.cached_dir,
-        do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
-        do_predict=FLAGS.do_predict, eval_batch_size=FLAGS.eval_batch_size,
-        predict_batch_size=FLAGS.predict_batch_size,
-        init_checkpoint=FLAGS.init_checkpoint, dtype=FLAGS.dtype,
-        classifier_dropout_prob=FLAGS.classifier_dropout_prob,
-        export_dir=FLAGS.export_dir, seed=FLAGS.seed)
+        max_seq_length=FLAGS.max_seq_length,
+        cached_dir=FLAGS.cached_dir or FLAGS.output_dir,
+        eval_batch_size=FLAGS.eval_batch_size,
+        predict_batch_size=FLAGS.predict_batch_size, dtype=FLAGS.dtype,
+        dropout_prob=FLAGS.classifier_dropout_prob, seed=FLAGS.seed)
+    results = finetune.run(
+        task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
+        do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
+        init_checkpoint=FLAGS.init_checkpoint,
+        allow_partial_init=FLAGS.allow_partial_init,
+        export_dir=FLAGS.export_dir,
+        flags_text=runner_flags.flags_text(FLAGS))
     if results:
         logging.info("Best eval: %s", " ".join(
             f"{k}={v:.4f}" for k, v in sorted(results.items())))

@@ -14,7 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from albert_tf import flags as albert_flags
+from albert_tf import runner_flags
 from albert_tf import quickstart
 from albert_tf.config import AlbertConfig
 from albert_tf.tasks import pretraining
@@ -59,7 +59,11 @@ flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
 flags.DEFINE_bool("init_from_group0", False, "Whether to initialize "
                   "parameters of other groups from group 0.")
-albert_flags.define_common_flags()
+flags.DEFINE_integer("masked_lm_budget", 0, "Accepted for compatibility "
+                     "and has no effect, as in the original: there, a value "
+                     "> 0 made the input parse token_boundary, but the "
+                     "model still read masked_lm_positions.")
+runner_flags.define_common_flags(FLAGS)
 
 QUICKSTART_OUTPUT_DIR = "albert_quickstart"
 
@@ -72,7 +76,7 @@ def main(argv):
                      "own documentation.")
         if FLAGS.output_dir is None:
             FLAGS.output_dir = QUICKSTART_OUTPUT_DIR
-        albert_flags.set_defaults(quickstart.QUICKSTART_FLAGS)
+        runner_flags.set_defaults(FLAGS, quickstart.QUICKSTART_FLAGS)
         if FLAGS.export_dir is None:
             FLAGS.export_dir = os.path.join(FLAGS.output_dir, "export")
         data = quickstart.prepare(
@@ -90,11 +94,13 @@ def main(argv):
             raise app.UsageError("--albert_config_file and --output_dir are "
                                  "required with --input_file")
         albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
-    albert_flags.write_flags(FLAGS.output_dir)
-    albert_flags.setup_runtime()
-    strategy = albert_flags.strategy_from_flags()
-    run_config = albert_flags.run_config_from_flags(
-        FLAGS.num_train_steps, FLAGS.train_batch_size,
+    if FLAGS.masked_lm_budget:
+        logging.warning("--masked_lm_budget=%d has no effect (as in the "
+                        "original run_pretraining.py)", FLAGS.masked_lm_budget)
+    runner_flags.setup_runtime(FLAGS)
+    strategy = runner_flags.strategy_from_flags(FLAGS)
+    run_config = runner_flags.run_config_from_flags(
+        FLAGS, FLAGS.num_train_steps, FLAGS.train_batch_size,
         FLAGS.keep_checkpoint_max)
     optimizer_config = pretraining.OptimizerConfig(
         optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
@@ -110,9 +116,11 @@ def main(argv):
         eval_batch_size=FLAGS.eval_batch_size,
         max_eval_steps=FLAGS.max_eval_steps,
         init_checkpoint=FLAGS.init_checkpoint,
-        init_from_group0=FLAGS.init_from_group0, dtype=FLAGS.dtype,
+        init_from_group0=FLAGS.init_from_group0,
+        allow_partial_init=FLAGS.allow_partial_init, dtype=FLAGS.dtype,
         export_dir=FLAGS.export_dir, seed=FLAGS.seed,
-        spm_model_file=spm_model_file)
+        spm_model_file=spm_model_file,
+        flags_text=runner_flags.flags_text(FLAGS))
     if results:
         logging.info("Final eval: %s", " ".join(
             f"{k}={v:.4f}" for k, v in sorted(results.items())))

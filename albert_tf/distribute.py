@@ -16,9 +16,13 @@ STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 LOCAL_TPU = "local"
 
 
-def _tpu_strategy(tpu_address: str) -> tf.distribute.TPUStrategy:
+def _tpu_strategy(tpu_address: str, tpu_zone: str | None = None,
+                  gcp_project: str | None = None
+                  ) -> tf.distribute.TPUStrategy:
+    # As the original's TPUClusterResolver(FLAGS.tpu_name, zone=...,
+    # project=...); None lets the resolver read them from GCE metadata.
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=tpu_address)
+        tpu=tpu_address, zone=tpu_zone, project=gcp_project)
     # A TPU VM's chips are local devices: there is no remote cluster to join.
     if tpu_address != LOCAL_TPU:
         tf.config.experimental_connect_to_cluster(resolver)
@@ -27,7 +31,9 @@ def _tpu_strategy(tpu_address: str) -> tf.distribute.TPUStrategy:
 
 
 def get_strategy(strategy: str, num_gpus: int = 0,
-                 tpu_address: str | None = None) -> tf.distribute.Strategy:
+                 tpu_address: str | None = None,
+                 tpu_zone: str | None = None,
+                 gcp_project: str | None = None) -> tf.distribute.Strategy:
     """Builds the strategy named by `strategy`.
 
     Args:
@@ -37,6 +43,8 @@ def get_strategy(strategy: str, num_gpus: int = 0,
             test). multi_worker_mirrored uses every local GPU; tpu takes none.
         tpu_address: for tpu only: "local" on a TPU VM, else the TPU name or
             its grpc:// address.
+        tpu_zone, gcp_project: for tpu only, as the original's --tpu_zone
+            and --gcp_project (None: from the VM's metadata).
 
     Example:
         strategy = get_strategy("mirrored", num_gpus=8)
@@ -56,12 +64,15 @@ def get_strategy(strategy: str, num_gpus: int = 0,
         if num_gpus:
             raise ValueError(
                 f"strategy='tpu' takes no GPUs; got num_gpus={num_gpus}")
-        logging.info("TPUStrategy on tpu_address=%r", tpu_address)
-        return _tpu_strategy(tpu_address)
-    if tpu_address:
-        raise ValueError(
-            f"tpu_address={tpu_address!r} is only used by strategy='tpu', "
-            f"not strategy={strategy!r}")
+        logging.info("TPUStrategy on tpu_address=%r zone=%r project=%r",
+                     tpu_address, tpu_zone, gcp_project)
+        return _tpu_strategy(tpu_address, tpu_zone, gcp_project)
+    for name, value in (("tpu_address", tpu_address), ("tpu_zone", tpu_zone),
+                        ("gcp_project", gcp_project)):
+        if value:
+            raise ValueError(
+                f"{name}={value!r} is only used by strategy='tpu', not "
+                f"strategy={strategy!r}")
 
     if strategy == "one_device":
         if num_gpus > 1:

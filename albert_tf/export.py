@@ -279,20 +279,6 @@ def _features(input_ids, input_mask, segment_ids) -> dict:
             "segment_ids": segment_ids}
 
 
-class _OutputsModule(_TextModule):
-    """Any model returning a dict; exports the float32 `output_keys`."""
-
-    def __init__(self, model, tokenizer, max_seq_length,
-                 output_keys: tuple[str, ...]):
-        super().__init__(model, tokenizer, max_seq_length)
-        self.output_keys = tuple(output_keys)
-
-    def ids_outputs(self, input_ids, input_mask, segment_ids):
-        outputs = self.model(_features(input_ids, input_mask, segment_ids),
-                             training=False)
-        return {k: tf.cast(outputs[k], tf.float32) for k in self.output_keys}
-
-
 class _ClassifierModule(_TextModule):
     """AlbertClassifier outputs as classifier_utils.create_model has them."""
 
@@ -500,24 +486,58 @@ def export_pretrainer(model: keras.Model, export_dir: str, *,
     return _save(module, export_dir, module.signatures())
 
 
-def export_model(model: keras.Model, export_dir: str,
-                 output_keys: tuple[str, ...],
-                 spm_model_file: str | None = None,
-                 do_lower_case: bool = True,
-                 max_seq_length: int = 512) -> str:
-    """Any task model: its float32 `output_keys` on ids (and raw text)."""
+class _MultipleChoiceModule(tf.Module):
+    """AlbertMultipleChoice on ids [B, C, T] and on raw RACE text."""
+
+    def __init__(self, model, builder, labels: tuple[str, ...]):
+        super().__init__()
+        self.model = model
+        self.builder = builder  # data.race.RaceTextBuilder, or None.
+        self.labels = list(labels)
+
+    def serve(self, input_ids, input_mask, segment_ids):
+        logits = tf.cast(self.model(
+            _features(input_ids, input_mask, segment_ids),
+            training=False)["logits"], tf.float32)  # [B, C]
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        index = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [B]
+        return {"logits": logits, "probabilities": probabilities,
+                "prediction": tf.gather(tf.constant(self.labels), index)}
+
+    def serve_choice(self, article, question, options):
+        features = self.builder(article, question, options)
+        return self.serve(features["input_ids"], features["input_mask"],
+                          features["segment_ids"])
+
+
+def export_multiple_choice(model: keras.Model, export_dir: str, *,
+                           spm_model_file: str | None, do_lower_case: bool,
+                           max_seq_length: int, max_qa_length: int) -> str:
+    """Writes an AlbertMultipleChoice (RACE) SavedModel; returns export_dir.
+
+    Signatures: `serving_default` (input_ids, input_mask, segment_ids int32
+    [B, C, T] -> logits, probabilities [B, C], prediction [B] the letter);
+    with spm_model_file, `serve_choice` (article [B], question [B],
+    options [B, C] strings -> the same), the text built in-graph as
+    race_utils does (data.race.RaceTextBuilder).
+    """
+    from albert_tf.data import race  # Only RACE exports need it.
+
     _check_max_seq_length(model, max_seq_length)
     tokenizer, _ = _tokenizer(spm_model_file, do_lower_case,
                               model.config.vocab_size)
-    module = _OutputsModule(model, tokenizer, max_seq_length, output_keys)
-    return _save(module, export_dir, module.signatures())
-
-
-def export_encoder(encoder: keras.Model, export_dir: str,
-                   spm_model_file: str | None = None,
-                   do_lower_case: bool = True,
-                   max_seq_length: int = 512) -> str:
-    """The encoder: sequence_output [B, T, H] and pooled_output [B, H]."""
-    return export_model(encoder, export_dir,
-                        ("sequence_output", "pooled_output"), spm_model_file,
-                        do_lower_case, max_seq_length)
+    builder = None
+    if tokenizer is not None:
+        builder = race.RaceTextBuilder(tokenizer, max_seq_length,
+                                       max_qa_length)
+    labels = race.LABELS[:model.num_choices]
+    module = _MultipleChoiceModule(model, builder, labels)
+    choice_ids = tf.TensorSpec([None, model.num_choices, None], tf.int32)
+    signatures = {"serving_default": tf.function(
+        module.serve, input_signature=[choice_ids] * 3)}
+    if builder is not None:
+        signatures["serve_choice"] = tf.function(
+            module.serve_choice, input_signature=[
+                _TEXT, _TEXT,
+                tf.TensorSpec([None, model.num_choices], tf.string)])
+    return _save(module, export_dir, signatures)

@@ -1,4 +1,10 @@
-"""Losses as pure functions, as the original computes them (float32).
+"""The training losses, as the original computes them (float32).
+
+One implementation, used by the training loop through the tasks'
+`loss_terms` and by anyone calling `pretraining_loss` & co. directly. Each
+loss is a `(numerator, denominator)` pair: the loop divides the numerator
+summed over replicas by the denominator summed over replicas, so N replicas
+compute the loss of one device at the same global batch.
 
 Legend: B batch, P max_predictions_per_seq, V vocab_size, C labels.
 """
@@ -7,45 +13,87 @@ from __future__ import annotations
 
 from keras import ops
 
-# As the original get_masked_lm_output: avoids 0/0 for all-padding batches.
+# As the original run_pretraining.get_masked_lm_output: avoids 0/0 for an
+# all-padding batch.
 MLM_LOSS_EPSILON = 1e-5
+
+
+def per_example_nll(logits, labels):
+    """-log softmax(logits)[label]: [..., C] logits, [...] labels -> [...]."""
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    labels = ops.cast(labels, "int32")
+    return -ops.squeeze(
+        ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
+
+
+def squared_error(logits, labels):
+    """STS-B: (squeezed [B, 1] prediction - label)^2, per example [B]."""
+    predictions = ops.reshape(ops.cast(logits, "float32"), (-1,))
+    return ops.square(predictions - ops.reshape(
+        ops.cast(labels, "float32"), (-1,)))
+
+
+def mean_terms(per_example):
+    """(sum, count) of a [B] per-example loss: the mean over the batch."""
+    return ops.sum(per_example), ops.cast(ops.shape(per_example)[0],
+                                          "float32")
+
+
+def masked_lm_terms(mlm_logits, masked_lm_ids, masked_lm_weights,
+                    num_replicas: int = 1):
+    """sum(w * nll) and sum(w) + 1e-5 over the [B, P] predictions.
+
+    The epsilon is split over replicas so that their sum adds it once.
+    """
+    weights = ops.cast(masked_lm_weights, "float32")
+    nll = per_example_nll(mlm_logits, masked_lm_ids)  # [B, P]
+    return (ops.sum(weights * nll),
+            ops.sum(weights) + MLM_LOSS_EPSILON / num_replicas)
+
+
+def pretraining_terms(outputs: dict, features: dict,
+                      num_replicas: int = 1,
+                      sentence_loss_weight: float = 1.0) -> dict:
+    """MLM + SOP loss terms, unweighted as the original by default."""
+    terms = {"masked_lm_loss": masked_lm_terms(
+        outputs["mlm_logits"], features["masked_lm_ids"],
+        features["masked_lm_weights"], num_replicas)}
+    sop = per_example_nll(
+        outputs["sop_logits"],
+        ops.reshape(features["next_sentence_labels"], (-1,)))  # [B]
+    numerator, count = mean_terms(sop)
+    terms["sentence_order_loss"] = (sentence_loss_weight * numerator, count)
+    return terms
+
+
+def combine(terms: dict):
+    """Total loss of one replica's terms (num / den summed over names)."""
+    return sum(num / den for num, den in terms.values())
+
+
+def pretraining_loss(outputs: dict, features: dict):
+    """MLM + SOP on one device. Returns (total, mlm, sop)."""
+    terms = pretraining_terms(outputs, features)
+    mlm = terms["masked_lm_loss"][0] / terms["masked_lm_loss"][1]
+    sop = terms["sentence_order_loss"][0] / terms["sentence_order_loss"][1]
+    return mlm + sop, mlm, sop
 
 
 def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
     """sum(w * CE) / (sum(w) + 1e-5) over the [B, P] predictions."""
-    log_probs = ops.log_softmax(ops.cast(mlm_logits, "float32"), axis=-1)
-    ids = ops.cast(masked_lm_ids, "int32")
-    nll = -ops.squeeze(
-        ops.take_along_axis(log_probs, ids[..., None], axis=-1), -1)  # [B, P]
-    weights = ops.cast(masked_lm_weights, "float32")
-    return ops.sum(weights * nll) / (ops.sum(weights) + MLM_LOSS_EPSILON)
+    numerator, denominator = masked_lm_terms(mlm_logits, masked_lm_ids,
+                                             masked_lm_weights)
+    return numerator / denominator
 
 
 def classification_loss(logits, labels):
     """Mean cross-entropy; the SOP, GLUE and RACE loss of the original."""
-    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    nll = -ops.squeeze(
-        ops.take_along_axis(log_probs, labels[:, None], axis=-1), -1)  # [B]
-    return ops.mean(nll)
-
-
-def sentence_order_loss(sop_logits, next_sentence_labels):
-    """Mean CE over 2 classes; label 1 = swapped (or random document)."""
-    return classification_loss(sop_logits, next_sentence_labels)
-
-
-def pretraining_loss(outputs: dict, features: dict):
-    """MLM + SOP, unweighted, as the original. Returns (total, mlm, sop)."""
-    mlm = masked_lm_loss(outputs["mlm_logits"], features["masked_lm_ids"],
-                         features["masked_lm_weights"])
-    sop = sentence_order_loss(outputs["sop_logits"],
-                              features["next_sentence_labels"])
-    return mlm + sop, mlm, sop
+    numerator, count = mean_terms(per_example_nll(
+        logits, ops.reshape(labels, (-1,))))
+    return numerator / count
 
 
 def regression_loss(logits, labels):
     """STS-B: mean squared error of the squeezed [B, 1] prediction."""
-    predictions = ops.reshape(ops.cast(logits, "float32"), (-1,))
-    labels = ops.reshape(ops.cast(labels, "float32"), (-1,))
-    return ops.mean(ops.square(predictions - labels))
+    numerator, count = mean_terms(squared_error(logits, labels))
+    return numerator / count

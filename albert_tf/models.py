@@ -140,6 +140,8 @@ class AlbertMultipleChoice(_AlbertTaskModel):
     def _flatten_choices(self, value):
         """[B, C, T], or the original's flattened [B, C * T] -> [B * C, T]."""
         length = value.shape[-1]
+        if length is None:  # Unknown until run time (e.g. a text export).
+            length = ops.shape(value)[-1]
         if len(value.shape) == 2:
             length //= self.num_choices
         return ops.reshape(value, (-1, length))

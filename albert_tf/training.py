@@ -5,9 +5,9 @@ features): `loss_terms` -> {name: (numerator, denominator)} and
 `metric_sums` -> {name: (numerator, denominator)}. The loop divides each loss
 numerator by the denominator summed over all replicas, so a run over N
 replicas computes the same loss and gradients as one device at the same
-global batch (the original's TPU shards normalised per shard; see
-ORIGINAL.md §5.2). Gradients are clipped to global norm 1.0 after they are
-summed over replicas, for the same reason.
+global batch (the original's TPU shards each normalised their own loss in
+run_pretraining.model_fn, under CrossShardOptimizer). Gradients are clipped
+to global norm 1.0 after they are summed over replicas, for the same reason.
 
 Training runs `iterations_per_loop` steps per host call inside one
 tf.function. Checkpoints (model, optimizer, step and, where the strategy
@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import time
 from typing import Callable, Protocol
 
@@ -30,12 +29,23 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from albert_tf import fileio
 from albert_tf import optimization
 
+DTYPE_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16",
+                  "float16": "mixed_float16"}
 CHECKPOINT_NAME = "ckpt"
 BEST_DIR = "best"
 EVAL_HISTORY = "eval_history.json"
 BEST_TRIAL = "best_trial.txt"
+
+
+def dtype_policy(dtype: str) -> str | None:
+    """The Keras policy for --dtype (variables stay float32)."""
+    if dtype not in DTYPE_POLICIES:
+        raise ValueError(f"dtype={dtype!r}; expected one of "
+                         f"{sorted(DTYPE_POLICIES)}")
+    return DTYPE_POLICIES[dtype]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +61,8 @@ class RunConfig:
     log_every_n_steps: int = 100
     jit_compile: bool = False
     checkpoint_input_pipeline: bool = True
+    # An evaluator without training polls output_dir this often.
+    eval_poll_seconds: float = 60.0
 
     def __post_init__(self):
         for name in ("num_train_steps", "train_batch_size",
@@ -78,13 +90,41 @@ def _ratio(sums: dict) -> dict[str, float]:
             for name, (num, den) in sums.items()}
 
 
-def write_results(path: str, results: dict) -> None:
+def format_results(results: dict) -> str:
     """`key = value` lines, sorted, as the original eval_results.txt."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for key in sorted(results):
-            f.write(f"{key} = {results[key]}\n")
-    os.replace(tmp, path)
+    return "".join(f"{key} = {results[key]}\n" for key in sorted(results))
+
+
+def write_results(path: str, results: dict) -> None:
+    fileio.write_atomic(path, format_results(results))
+
+
+def read_results(path: str) -> dict[str, float]:
+    """Parses a `key = value` file written by write_results."""
+    results = {}
+    for line in fileio.read_text(path).splitlines():
+        key, _, value = line.partition(" = ")
+        results[key] = float(value)
+    return results
+
+
+def best_checkpoint(history: dict, key_metric: str) -> str | None:
+    """The name of the best evaluated checkpoint; ties keep the earliest.
+
+    As the original's `if result[key_name] > best_perf` over checkpoints in
+    step order: a later checkpoint must be strictly better to win.
+    """
+    best = None
+    for name in sorted(history, key=lambda n: history[n]["global_step"]):
+        if best is None or (history[name][key_metric]
+                            > history[best][key_metric]):
+            best = name
+    return best
+
+
+def checkpoint_step(path: str) -> int | None:
+    match = re.search(rf"{CHECKPOINT_NAME}-(\d+)(\.index)?$", path)
+    return int(match.group(1)) if match else None
 
 
 class Trainer:
@@ -112,12 +152,12 @@ class Trainer:
         self._eval_fn = None
         self._predict_fns: dict = {}
         self.history: list[dict] = []  # The logged metrics, in order.
-        self.is_chief = _is_chief(strategy)
+        self.is_chief = is_chief(strategy)
         # Every MultiWorkerMirrored worker must save (the save is a
         # collective); only the chief writes into output_dir.
         checkpoint_dir = run_config.output_dir
         if not self.is_chief:
-            checkpoint_dir = os.path.join(
+            checkpoint_dir = fileio.join(
                 run_config.output_dir,
                 f"worker_{strategy.cluster_resolver.task_id}")
         self.checkpoint = tf.train.Checkpoint(
@@ -200,22 +240,28 @@ class Trainer:
 
     # ------------------------------------------------------------ train ---
 
-    def latest_checkpoint(self) -> str | None:
-        """The newest complete checkpoint in the checkpoint directory.
+    def checkpoints(self) -> dict[int, str]:
+        """Complete checkpoints in the checkpoint directory, by step.
 
-        Found by its `.index` file (written last), not only through the
-        `checkpoint` state file: a run killed between the two still resumes
-        from the checkpoint it finished writing.
+        Found by their `.index` files (written last), not only through the
+        `checkpoint` state file: a run killed between the two still sees
+        the checkpoint it finished writing, and an evaluator beside a
+        training job sees the job's checkpoints.
         """
         directory = self.manager.directory
-        steps = []
+        found = {}
         for path in tf.io.gfile.glob(
-                os.path.join(directory, f"{CHECKPOINT_NAME}-*.index")):
-            match = re.search(r"-(\d+)\.index$", path)
-            if match:
-                steps.append(int(match.group(1)))
-        if steps:
-            return os.path.join(directory, f"{CHECKPOINT_NAME}-{max(steps)}")
+                fileio.join(directory, f"{CHECKPOINT_NAME}-*.index")):
+            step = checkpoint_step(path)
+            if step is not None:
+                found[step] = path[:-len(".index")]
+        return found
+
+    def latest_checkpoint(self) -> str | None:
+        """The newest complete checkpoint in the checkpoint directory."""
+        found = self.checkpoints()
+        if found:
+            return found[max(found)]
         return self.manager.latest_checkpoint
 
     def restore_or_initialize(self, init_fn: Callable | None = None,
@@ -233,11 +279,15 @@ class Trainer:
         return int(self.global_step.numpy())
 
     def train(self, dataset_fn: Callable, init_fn: Callable | None = None,
-              on_save: Callable[[str], None] | None = None) -> dict:
+              on_save: Callable[[str], None] | None = None,
+              save_initial_checkpoint: bool = False) -> dict:
         """Trains to num_train_steps; returns the last logged metrics.
 
         on_save(path) runs after each checkpoint is written (e.g. to
-        evaluate it while its weights are still in the model).
+        evaluate it while its weights are still in the model). With
+        save_initial_checkpoint, a fresh run first saves `ckpt-0` (the
+        initialised weights), as the original's Estimator did: fine-tuning
+        evaluates it like any other checkpoint.
         """
         config = self.config
         if self.num_replicas == 1 and config.checkpoint_input_pipeline:
@@ -250,6 +300,12 @@ class Trainer:
             iterator = iter(
                 self.strategy.distribute_datasets_from_function(dataset_fn))
         step = self.restore_or_initialize(init_fn, iterator)
+        if (save_initial_checkpoint and step == 0
+                and self.latest_checkpoint() is None):
+            path = self.manager.save(checkpoint_number=0)
+            logging.info("Saved the initial weights as %s", path)
+            if on_save is not None:
+                on_save(path)
         if step >= config.num_train_steps:
             logging.info("Already at step %d >= num_train_steps=%d", step,
                          config.num_train_steps)
@@ -358,26 +414,31 @@ class Trainer:
         """Evaluates every checkpoint not yet evaluated; keeps the best.
 
         evaluate_fn() computes the metrics of the weights currently in the
-        model. History goes to eval_history.json, each result to
-        eval_results.txt, the best by `key_metric` to output_dir/best/ (the
-        original's model.ckpt-best) and best_trial.txt
-        (`global_step:best_step:best_value`, as run_classifier). With
-        `prune`, evaluated checkpoints other than the best and the latest
-        are deleted, as run_classifier does.
+        model. Checkpoints are taken in step order. What is written, after
+        each evaluation and always in agreement (the best is chosen by one
+        function, `best_checkpoint`, ties keeping the earliest):
+        eval_history.json; eval_results.txt with every checkpoint's results
+        and the best marked (the original appended each result);
+        best/ (the original's model.ckpt-best) with its eval_results.txt;
+        best_trial.txt (`global_step:best_step:best_value`, as
+        run_classifier). With `prune`, evaluated checkpoints other than the
+        best and the latest are deleted, as run_classifier does.
+        Returns the results of the last checkpoint evaluated.
         """
         output_dir = self.config.output_dir
-        history_path = os.path.join(output_dir, EVAL_HISTORY)
-        history = {}
-        if os.path.exists(history_path):
-            with open(history_path, encoding="utf-8") as f:
-                history = json.load(f)
+        history = self.eval_history()
         writer = _summary_writer(self.is_chief, output_dir, "eval")
         results = {}
-        for path in self.manager.checkpoints:
+        for step, path in sorted(self.checkpoints().items()):
             name = os.path.basename(path)
             if name in history:
                 continue
-            self.checkpoint.read(path).expect_partial()
+            try:
+                self.checkpoint.read(path).expect_partial()
+            except (tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+                # Deleted or being replaced by the training job's manager.
+                logging.warning("Skipping %s: %s", path, e)
+                continue
             results = dict(evaluate_fn())
             results["global_step"] = int(self.global_step.numpy())
             history[name] = results
@@ -386,31 +447,73 @@ class Trainer:
             with writer.as_default(step=results["global_step"]):
                 for key, value in results.items():
                     tf.summary.scalar(key, value)
-            if not self.is_chief:
-                continue
-            write_results(os.path.join(output_dir, "eval_results.txt"),
-                          results)
-            best = max(history, key=lambda n: history[n][key_metric])
-            if best == name:
-                _copy_checkpoint(path, os.path.join(output_dir, BEST_DIR))
-                write_results(os.path.join(output_dir, BEST_DIR,
-                                           "eval_results.txt"), results)
-            _write_text(os.path.join(output_dir, BEST_TRIAL),
-                        f"{results['global_step']}:"
-                        f"{history[best]['global_step']}:"
-                        f"{history[best][key_metric]}")
-        if self.is_chief:
-            _write_text(history_path,
-                        json.dumps(history, indent=2, sort_keys=True))
-            if prune and history:
-                best = max(history, key=lambda n: history[n][key_metric])
-                latest = self.latest_checkpoint()
-                for path in self.manager.checkpoints:
-                    name = os.path.basename(path)
-                    if name in history and name != best and path != latest:
-                        for f in tf.io.gfile.glob(path + ".*"):
-                            tf.io.gfile.remove(f)
+            if self.is_chief:
+                self._record_evaluation(history, key_metric)
+        if self.is_chief and prune and history:
+            best = best_checkpoint(history, key_metric)
+            latest = self.latest_checkpoint()
+            for path in self.checkpoints().values():
+                name = os.path.basename(path)
+                if name in history and name != best and path != latest:
+                    for f in tf.io.gfile.glob(path + ".*"):
+                        tf.io.gfile.remove(f)
         return results
+
+    def eval_history(self) -> dict[str, dict]:
+        """{checkpoint name: results} of every checkpoint evaluated so far."""
+        path = fileio.join(self.config.output_dir, EVAL_HISTORY)
+        if tf.io.gfile.exists(path):
+            return fileio.read_json(path)
+        return {}
+
+    def _record_evaluation(self, history: dict, key_metric: str) -> None:
+        output_dir = self.config.output_dir
+        best = best_checkpoint(history, key_metric)
+        best_dir = fileio.join(output_dir, BEST_DIR)
+        best_path = fileio.join(output_dir, best)
+        if tf.train.latest_checkpoint(best_dir) != fileio.join(best_dir, best):
+            _copy_checkpoint(best_path, best_dir)
+        write_results(fileio.join(best_dir, "eval_results.txt"),
+                      history[best])
+        order = sorted(history, key=lambda n: history[n]["global_step"])
+        blocks = [f"checkpoint = {name}\n" + format_results(history[name])
+                  for name in order]
+        fileio.write_atomic(
+            fileio.join(output_dir, "eval_results.txt"),
+            ("=" * 50 + "\n").join(blocks) + "=" * 50 + "\n"
+            + f"best_checkpoint = {best}\n"
+            f"best_{key_metric} = {history[best][key_metric]}\n")
+        last = history[order[-1]]["global_step"]
+        fileio.write_atomic(
+            fileio.join(output_dir, BEST_TRIAL),
+            f"{last}:{history[best]['global_step']}:"
+            f"{history[best][key_metric]}")
+        # Last: a run killed before this re-evaluates, never skips.
+        fileio.write_json_atomic(fileio.join(output_dir, EVAL_HISTORY),
+                                 history)
+
+    def evaluate_until(self, evaluate_fn: Callable[[], dict],
+                       key_metric: str, prune: bool = False) -> dict:
+        """Evaluates checkpoints as a training job writes them.
+
+        As the original's eval loop (`while global_step < train_steps`):
+        polls output_dir every eval_poll_seconds until the checkpoint of
+        the last step has been evaluated, so an evaluator can run beside a
+        training job on another machine (a TPU, say).
+        """
+        last_step = self.config.num_train_steps
+        results = {}
+        while True:
+            results = self.evaluate_checkpoints(evaluate_fn, key_metric,
+                                                prune) or results
+            steps = [r["global_step"] for r in self.eval_history().values()]
+            if steps and max(steps) >= last_step:
+                return results
+            logging.info("Evaluated up to step %s of %d; waiting %.0f s for "
+                         "new checkpoints in %s", max(steps, default=None),
+                         last_step, self.config.eval_poll_seconds,
+                         self.manager.directory)
+            time.sleep(self.config.eval_poll_seconds)
 
     def predict(self, dataset: tf.data.Dataset,
                 keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -440,14 +543,8 @@ class Trainer:
         self.checkpoint.read(path).expect_partial()
 
 
-def _write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes output_dir (MultiWorker: the chief)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
@@ -459,25 +556,34 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
 def _summary_writer(is_chief: bool, output_dir: str, name: str):
     if not is_chief:
         return tf.summary.create_noop_writer()
-    return tf.summary.create_file_writer(os.path.join(output_dir, name))
+    return tf.summary.create_file_writer(fileio.join(output_dir, name))
 
 
 def _copy_checkpoint(prefix: str, directory: str) -> None:
-    """Copies one checkpoint into `directory` (replacing what was there)."""
-    tmp = directory + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    """Copies one checkpoint into `directory`, replacing what was there.
+
+    Staged in `<directory>.tmp` and swapped in with renames, so `directory`
+    always holds one whole checkpoint (briefly as `<directory>.old`).
+    """
+    tmp, old = directory + ".tmp", directory + ".old"
+    for stale in (tmp, old):
+        if tf.io.gfile.exists(stale):
+            tf.io.gfile.rmtree(stale)
+    tf.io.gfile.makedirs(tmp)
     name = os.path.basename(prefix)
     for source in tf.io.gfile.glob(prefix + ".*"):
-        shutil.copy2(source, os.path.join(tmp, os.path.basename(source)))
-    with open(os.path.join(tmp, "checkpoint"), "w", encoding="utf-8") as f:
-        f.write(f'model_checkpoint_path: "{name}"\n'
-                f'all_model_checkpoint_paths: "{name}"\n')
-    config = os.path.join(os.path.dirname(prefix), "albert_config.json")
-    if os.path.exists(config):
-        shutil.copy2(config, tmp)
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(tmp, directory)
+        tf.io.gfile.copy(source, fileio.join(tmp, os.path.basename(source)))
+    fileio.write_atomic(fileio.join(tmp, "checkpoint"),
+                        f'model_checkpoint_path: "{name}"\n'
+                        f'all_model_checkpoint_paths: "{name}"\n')
+    config = fileio.join(os.path.dirname(prefix), "albert_config.json")
+    if tf.io.gfile.exists(config):
+        tf.io.gfile.copy(config, fileio.join(tmp, "albert_config.json"))
+    if tf.io.gfile.exists(directory):
+        tf.io.gfile.rename(directory, old)
+    tf.io.gfile.rename(tmp, directory)
+    if tf.io.gfile.exists(old):
+        tf.io.gfile.rmtree(old)
 
 
 def _next_multiple(step: int, every: int) -> int:

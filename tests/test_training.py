@@ -16,7 +16,7 @@ from absl import flags
 
 import pretraining_fixtures as fx
 from albert_tf import distribute
-from albert_tf import flags as albert_flags
+from albert_tf import runner_flags
 from albert_tf import training
 from albert_tf.tasks import pretraining
 
@@ -55,18 +55,24 @@ def test_runner_end_to_end_with_flagfile(records, tmp_path):
     assert json.loads((out / "albert_config.json").read_text()) == \
         fx.albert_config().to_dict()
     assert tf.train.latest_checkpoint(str(out)).endswith("ckpt-4")
-    results = dict(line.split(" = ") for line in
-                   (out / "eval_results.txt").read_text().splitlines())
+    history = json.loads((out / "eval_history.json").read_text())
+    assert set(history) == {"ckpt-2", "ckpt-4"}
+    results = history["ckpt-4"]
     assert set(results) == {"global_step", "masked_lm_accuracy",
                             "masked_lm_loss", "sentence_order_accuracy",
                             "sentence_order_loss"}
-    assert float(results["global_step"]) == 4
-    assert 0 <= float(results["masked_lm_accuracy"]) <= 1
-    assert float(results["masked_lm_loss"]) > 0
-    history = json.loads((out / "eval_history.json").read_text())
-    assert set(history) == {"ckpt-2", "ckpt-4"}
-    best = max(history, key=lambda k: history[k]["masked_lm_accuracy"])
+    assert results["global_step"] == 4
+    assert 0 <= results["masked_lm_accuracy"] <= 1
+    assert results["masked_lm_loss"] > 0
+    best = training.best_checkpoint(history, "masked_lm_accuracy")
     assert tf.train.latest_checkpoint(str(out / "best")).endswith(best)
+    assert training.read_results(str(out / "best" / "eval_results.txt")) == \
+        history[best]
+    # Every checkpoint's results, in step order, with the best marked.
+    text = (out / "eval_results.txt").read_text()
+    assert text.index("checkpoint = ckpt-2") < text.index(
+        "checkpoint = ckpt-4")
+    assert f"best_checkpoint = {best}\n" in text
     assert list((out / "train").glob("events.out.tfevents.*"))
     exported = tf.saved_model.load(str(tmp_path / "export"))
     serve = exported.signatures["serving_default"]
@@ -213,7 +219,7 @@ def _free_ports(n):
     return ports
 
 
-def test_two_local_workers_agree_on_the_weights(one_file_records, tmp_path):
+def test_two_local_workers_agree_with_each_other_and_one_device(one_file_records, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     processes = []
     for index in range(2):
@@ -230,17 +236,30 @@ def test_two_local_workers_agree_on_the_weights(one_file_records, tmp_path):
     assert a["replicas"] == b["replicas"] == 2
     assert a["weights"] == b["weights"]
     assert a["losses"] == b["losses"] and len(a["losses"]) == 5
+    # And two workers compute what one device does at the same global
+    # batch: the same losses and the same final weights.
+    single = tmp_path / "single.json"
+    _finish(_distributed("one_device", one_file_records, single))
+    one = json.loads(single.read_text())
+    assert one["replicas"] == 1
+    np.testing.assert_allclose(a["losses"], one["losses"], atol=1e-5)
+    assert set(a["weights"]) == set(one["weights"])
+    for name, value in one["weights"].items():
+        np.testing.assert_allclose(a["weights"][name], value, rtol=1e-4,
+                                   atol=1e-4, err_msg=name)
 
 
 def test_tpu_flags_choose_the_tpu_strategy(monkeypatch):
     values = flags.FlagValues()
-    albert_flags.define_common_flags(values)
-    values(["prog", "--use_tpu", "--tpu=local"])
+    runner_flags.define_common_flags(values)
+    values(["prog", "--use_tpu", "--tpu=local", "--tpu_zone=us-central2-b",
+            "--gcp_project=my-project"])
     calls = []
     monkeypatch.setattr(distribute, "_tpu_strategy",
-                        lambda address: calls.append(address) or "tpu!")
-    assert albert_flags.strategy_from_flags(values) == "tpu!"
-    assert calls == ["local"]
+                        lambda *args: calls.append(args) or "tpu!")
+    assert runner_flags.strategy_from_flags(values) == "tpu!"
+    # The original's --tpu_zone and --gcp_project reach the resolver.
+    assert calls == [("local", "us-central2-b", "my-project")]
 
 
 def test_training_checkpoint_initialises_a_classifier(records, tmp_path):

@@ -138,6 +138,20 @@ class RaceProcessor:
     def level_dir(self, data_dir: str, split: str, level: str) -> str:
         return fileio.join(data_dir, "RACE", split, level)
 
+    def source_files(self, data_dir: str, split: str) -> list[str]:
+        """The files get_examples reads for `split` (what a cache of its
+        features was built from)."""
+        files = []
+        for level in self.levels:
+            directory = self.level_dir(data_dir, split, level)
+            original = fileio.join(directory, ORIGINAL_FILE)
+            if tf.io.gfile.exists(original):
+                files.append(original)
+            elif tf.io.gfile.isdir(directory):
+                files.extend(fileio.join(directory, name)
+                             for name in _article_files(directory))
+        return files
+
     def get_examples(self, data_dir: str, split: str) -> list[RaceExample]:
         """Examples of split "train", "dev" or "test": middle, then high."""
         if split not in (TRAIN, DEV, TEST):
@@ -178,8 +192,7 @@ class RaceProcessor:
                 examples.extend(self._article_examples(
                     article, level, where, default_id))
             return examples
-        names = sorted(name for name in tf.io.gfile.listdir(directory)
-                       if name.endswith(".txt") and not name.startswith("."))
+        names = _article_files(directory)
         if not names:
             logging.warning("RACE level directory %s holds no *.txt "
                             "articles", directory)
@@ -247,6 +260,12 @@ class RaceProcessor:
                 article=article["article"], question=raw_question,
                 options=tuple(raw_options)))
         return examples
+
+
+def _article_files(directory: str) -> list[str]:
+    """The released layout's article files in `directory`, by name."""
+    return sorted(name for name in tf.io.gfile.listdir(directory)
+                  if name.endswith(".txt") and not name.startswith("."))
 
 
 def _parse_json(text: str, where: str, path: str,

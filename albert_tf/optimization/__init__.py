@@ -2,6 +2,8 @@
 
 from albert_tf.optimization.adamw import AdamWeightDecayOptimizer
 from albert_tf.optimization.factory import GRADIENT_CLIP_NORM
+from albert_tf.optimization.factory import OptimizerConfig
+from albert_tf.optimization.factory import build_optimizer
 from albert_tf.optimization.factory import clip_by_global_norm
 from albert_tf.optimization.factory import create_optimizer
 from albert_tf.optimization.lamb import LAMBOptimizer
@@ -11,7 +13,9 @@ __all__ = [
     "AdamWeightDecayOptimizer",
     "GRADIENT_CLIP_NORM",
     "LAMBOptimizer",
+    "OptimizerConfig",
     "WarmupPolynomialDecay",
+    "build_optimizer",
     "clip_by_global_norm",
     "create_optimizer",
 ]

@@ -8,6 +8,7 @@ gradients and calls `clip_by_global_norm` before `apply_gradients`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
@@ -75,6 +76,34 @@ def create_optimizer(
         learning_rate=schedule, weight_decay_rate=weight_decay_rate,
         beta_1=BETA_1, beta_2=BETA_2, epsilon=EPSILON,
         exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """create_optimizer's arguments, as the runners' flags give them.
+
+    Defaults are run_classifier's (AdamW); run_pretraining passes LAMB,
+    0.00176, 125000 steps and 3125 warmup steps.
+    """
+
+    optimizer: str = "adamw"
+    learning_rate: float = 5e-5
+    num_train_steps: int = 1000
+    num_warmup_steps: int = 0
+    start_warmup_step: int = 0
+    poly_power: float = 1.0
+
+
+def build_optimizer(config: OptimizerConfig,
+                    dtype: str = "float32") -> keras.optimizers.Optimizer:
+    """create_optimizer(config), with dynamic loss scaling for float16."""
+    optimizer = create_optimizer(
+        config.learning_rate, config.num_train_steps, config.num_warmup_steps,
+        start_warmup_step=config.start_warmup_step,
+        poly_power=config.poly_power, optimizer=config.optimizer)
+    if dtype == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def clip_by_global_norm(

@@ -1,0 +1,105 @@
+"""absl flags shared by the run_*.py runners, and their conversion to configs.
+
+Every function takes the FlagValues to read: the runners pass their
+`flags.FLAGS`, tests pass their own. Nothing here reads a global. The
+original's TPU flags keep their names; `--strategy` and friends are new.
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from albert_tf import distribute
+from albert_tf import training
+
+
+def define_common_flags(fv: flags.FlagValues) -> None:
+    """Distribution, precision, logging and the original TPU flags."""
+    kw = {"flag_values": fv}
+    flags.DEFINE_enum("strategy", "one_device", distribute.STRATEGIES,
+                      "tf.distribute strategy. --use_tpu implies tpu.", **kw)
+    flags.DEFINE_integer("num_gpus", 0, "GPUs per worker (0: CPU).", **kw)
+    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16", "float16"],
+                      "Compute dtype; variables, logits and losses stay "
+                      "float32. float16 uses dynamic loss scaling.", **kw)
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.",
+                      **kw)
+    flags.DEFINE_integer("seed", 12345, "Seed for initialisation, dropout "
+                         "and the input order.", **kw)
+    flags.DEFINE_bool("deterministic", False,
+                      "Enable TensorFlow op determinism (reproducible runs "
+                      "and resumes, slower).", **kw)
+    flags.DEFINE_integer("log_every_n_steps", 100,
+                         "Log and write summaries every N steps.", **kw)
+    flags.DEFINE_string("export_dir", None,
+                        "If set, write a SavedModel here at the end.", **kw)
+    flags.DEFINE_bool("allow_partial_init", False,
+                      "Let --init_checkpoint leave variables uninitialised "
+                      "(by default every encoder variable must load; only "
+                      "the task head may be new).", **kw)
+    flags.DEFINE_float("eval_poll_seconds", 60.0,
+                       "With --do_eval and no --do_train: how often to look "
+                       "for new checkpoints of a training job writing into "
+                       "output_dir (as the original, which slept 60 s).",
+                       **kw)
+    # The original TPU flags.
+    flags.DEFINE_bool("use_tpu", False, "Whether to use TPU.", **kw)
+    flags.DEFINE_string("tpu_name", None,
+                        "The Cloud TPU to use: its name, a grpc:// address, "
+                        "or 'local' on a TPU VM.", **kw)
+    flags.DEFINE_alias("tpu", "tpu_name", flag_values=fv)
+    flags.DEFINE_string("tpu_zone", None, "GCE zone of the Cloud TPU (else "
+                        "detected from metadata).", **kw)
+    flags.DEFINE_string("gcp_project", None, "GCP project of the Cloud TPU "
+                        "(else detected from metadata).", **kw)
+    flags.DEFINE_string("master", None, "TensorFlow master URL (unused; "
+                        "kept for compatibility).", **kw)
+    flags.DEFINE_integer("num_tpu_cores", 8, "TPU cores (the TPU system "
+                         "decides; kept for compatibility).", **kw)
+
+
+def setup_runtime(fv: flags.FlagValues) -> None:
+    """Seeds and determinism, before any model is built."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(fv.seed)
+    if fv.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def strategy_from_flags(fv: flags.FlagValues):
+    kind = "tpu" if fv.use_tpu else fv.strategy
+    is_tpu = kind == "tpu"
+    return distribute.get_strategy(
+        kind, num_gpus=fv.num_gpus,
+        tpu_address=fv.tpu_name if is_tpu else None,
+        tpu_zone=fv.tpu_zone if is_tpu else None,
+        gcp_project=fv.gcp_project if is_tpu else None)
+
+
+def run_config_from_flags(fv: flags.FlagValues, num_train_steps: int,
+                          train_batch_size: int,
+                          keep_checkpoint_max: int | None
+                          ) -> training.RunConfig:
+    return training.RunConfig(
+        output_dir=fv.output_dir, num_train_steps=num_train_steps,
+        train_batch_size=train_batch_size,
+        save_checkpoints_steps=fv.save_checkpoints_steps,
+        keep_checkpoint_max=keep_checkpoint_max,
+        iterations_per_loop=fv.iterations_per_loop,
+        log_every_n_steps=fv.log_every_n_steps,
+        jit_compile=fv.jit_compile,
+        eval_poll_seconds=fv.eval_poll_seconds)
+
+
+def flags_text(fv: flags.FlagValues) -> str:
+    """What output_dir/flags.txt holds: rerun with --flagfile=flags.txt."""
+    return fv.flags_into_string()
+
+
+def set_defaults(fv: flags.FlagValues, values: dict) -> None:
+    """Sets flags the command line did not give (e.g. the quickstart's)."""
+    for name, value in values.items():
+        if not fv[name].present:
+            fv[name].value = value

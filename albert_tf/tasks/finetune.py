@@ -1,0 +1,152 @@
+"""What every fine-tuning runner does, around a task-specific head.
+
+run_classifier, run_squad and run_race all: validate their inputs, take
+the output directory (run_dir), prepare cached features, initialise from
+`--init_checkpoint` (every encoder variable must load), train, evaluate
+every saved checkpoint (the step-0 one included, as the original's
+Estimator saved it) keeping the best by the task's key metric and pruning
+the others, predict and export with the best checkpoint. `run` is that
+sequence; a task supplies only what differs (the FineTuneTask protocol).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from albert_tf import checkpoints
+from albert_tf import fileio
+from albert_tf import run_dir
+from albert_tf import training
+from albert_tf.config import AlbertConfig
+
+def init_fn(init_checkpoint: str | None, allow_partial: bool = False,
+            init_from_group0: bool = False):
+    """model -> None that loads `init_checkpoint` (any format) strictly.
+
+    Every encoder variable must load unless allow_partial; only the task
+    head may be absent (checkpoints.load_pretrained raises otherwise).
+    """
+    def load(model):
+        if init_checkpoint:
+            report = checkpoints.load_pretrained(
+                model, init_checkpoint, allow_partial=allow_partial,
+                init_from_group0=init_from_group0)
+            logging.info("Initialised from %s: %s", init_checkpoint, report)
+    return load
+
+
+def check_init_checkpoint(init_checkpoint: str | None) -> None:
+    """Fails before anything is written if the checkpoint is not there."""
+    if init_checkpoint:
+        checkpoints.detect_format(init_checkpoint)
+
+
+class FineTuneTask(Protocol):
+    """What `run` needs from a task, beyond training.Task."""
+
+    key_metric: str  # Chooses the best checkpoint (higher is better).
+
+    def validate(self, do_train: bool, do_eval: bool,
+                 do_predict: bool) -> None:
+        """Checks inputs; raises before anything is written."""
+
+    def prepare(self, do_train: bool, do_eval: bool,
+                do_predict: bool) -> None:
+        """Builds (or reuses) cached features; runs under the lock."""
+
+    def train_dataset(self, context: tf.distribute.InputContext,
+                      global_batch_size: int) -> tf.data.Dataset: ...
+
+    def evaluate(self, trainer: training.Trainer) -> dict:
+        """Metrics of the weights now in trainer.model."""
+
+    def predict(self, trainer: training.Trainer, output_dir: str) -> None:
+        """Writes the task's prediction files from trainer.model."""
+
+    def export(self, model: keras.Model, export_dir: str) -> None: ...
+
+
+def run(task: FineTuneTask, albert_config: AlbertConfig,
+        run_config: training.RunConfig, strategy: tf.distribute.Strategy, *,
+        do_train: bool = False, do_eval: bool = False,
+        do_predict: bool = False, init_checkpoint: str | None = None,
+        allow_partial_init: bool = False, export_dir: str | None = None,
+        flags_text: str | None = None,
+        wait_for_checkpoints: bool = True) -> dict:
+    """Fine-tunes / evaluates / predicts / exports; returns the best eval.
+
+    With do_eval but not do_train, evaluates the checkpoints of a training
+    job writing into the same output_dir as they appear, until its last
+    step (the original's separate eval job); without wait_for_checkpoints,
+    only the checkpoints already there.
+    """
+    if not (do_train or do_eval or do_predict or export_dir):
+        raise ValueError("nothing to do: set do_train, do_eval, do_predict "
+                         "or export_dir")
+    output_dir = run_config.output_dir
+    task.validate(do_train, do_eval, do_predict)
+    check_init_checkpoint(init_checkpoint)
+    role = "train" if do_train else "eval" if do_eval else "predict"
+    is_chief = training.is_chief(strategy)
+    with run_dir.open_run(output_dir, albert_config, role, is_chief) as run:
+        task.prepare(do_train, do_eval, do_predict)
+        if do_train:
+            run.write_files(flags_text)
+        trainer = training.Trainer(task, strategy, run_config)
+
+        def evaluate_new(_=None):
+            return trainer.evaluate_checkpoints(
+                lambda: task.evaluate(trainer), task.key_metric, prune=True)
+
+        if do_train:
+            trainer.train(
+                lambda context: task.train_dataset(
+                    context, run_config.train_batch_size),
+                init_fn(init_checkpoint, allow_partial_init),
+                on_save=evaluate_new if do_eval else None,
+                save_initial_checkpoint=True)
+        results = {}
+        if do_eval:
+            if do_train or not wait_for_checkpoints:
+                evaluate_new()
+            else:
+                trainer.evaluate_until(lambda: task.evaluate(trainer),
+                                       task.key_metric, prune=True)
+            best = fileio.join(output_dir, training.BEST_DIR,
+                               "eval_results.txt")
+            if tf.io.gfile.exists(best):
+                results = training.read_results(best)
+            logging.info("Best eval: %s", results)
+        if (do_predict or export_dir) and is_chief:
+            restore_best(trainer, output_dir)
+            if do_predict:
+                task.predict(trainer, output_dir)
+            if export_dir:
+                task.export(trainer.model, export_dir)
+    return results
+
+
+def restore_best(trainer: training.Trainer, output_dir: str) -> str:
+    """Loads best/ (else the latest checkpoint); never random weights."""
+    chosen = tf.train.latest_checkpoint(
+        fileio.join(output_dir, training.BEST_DIR))
+    return restore_latest(trainer, output_dir, chosen)
+
+
+def restore_latest(trainer: training.Trainer, output_dir: str,
+                   chosen: str | None = None) -> str:
+    """Loads `chosen`, else the latest checkpoint; never random weights."""
+    if chosen is None:
+        chosen = trainer.latest_checkpoint()
+    if chosen is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {output_dir} to predict or export with: "
+            f"train first (--do_train) or point --output_dir at a trained "
+            f"run")
+    logging.info("Predicting / exporting with %s", chosen)
+    trainer.restore(chosen)
+    return chosen

@@ -1,0 +1,142 @@
+"""RACE fine-tuning, with the original run_race.py's flags.
+
+  python3 run_race.py --flagfile=configs/race/race.flags \
+      --data_dir=race_data --albert_config_file=albert_base/albert_config.json \
+      --spm_model_file=albert_base/30k-clean.model \
+      --init_checkpoint=albert_base --output_dir=runs/race
+
+`<data_dir>/RACE/{train,dev,test}/{middle,high}/` holds either the released
+dataset's one-JSON-article-per-file `*.txt` or the original code's `all.txt`.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from albert_tf import fileio
+from albert_tf import optimization
+from albert_tf import runner_flags
+from albert_tf.config import AlbertConfig
+from albert_tf.tasks import finetune
+from albert_tf.tasks import race
+
+FLAGS = flags.FLAGS
+
+# The original's flags, names and defaults unchanged.
+flags.DEFINE_string("data_dir", None, "The input data dir: "
+                    "<data_dir>/RACE/{train,dev,test}/{middle,high}/.")
+flags.DEFINE_string("albert_config_file", None, "The config json file "
+                    "corresponding to the pre-trained ALBERT model.")
+flags.DEFINE_string("task_name", "race", "The name of the task to train.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
+                    "vocab.txt when there is no spm_model_file).")
+flags.DEFINE_string("train_file", None, "Cached training features "
+                    "(TFRecord; default <output_dir>/race_train.tf_record).")
+flags.DEFINE_string("eval_file", None, "Cached dev features (TFRecord; "
+                    "default <output_dir>/race_eval.tf_record).")
+flags.DEFINE_string("predict_file", None, "Cached test features (TFRecord; "
+                    "default <output_dir>/race_predict.tf_record).")
+flags.DEFINE_string("spm_model_file", None, "The model file for sentence "
+                    "piece tokenization.")
+flags.DEFINE_string("output_dir", None, "The output directory where the "
+                    "model checkpoints will be written.")
+flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, HF "
+                    "or albert_tf (detected), usually a pre-trained model.")
+flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: pass "
+                    "the module's variables as --init_checkpoint instead.")
+flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input "
+                  "text. Should be True for uncased models.")
+flags.DEFINE_float("dropout_prob", 0.1, "Dropout on the pooled output "
+                   "before the choice scorer.")
+flags.DEFINE_integer("max_seq_length", 512, "The maximum total input "
+                     "sequence length after tokenization.")
+flags.DEFINE_integer("max_qa_length", 128, "The maximum length of the "
+                     "question + option side; its last pieces are kept.")
+flags.DEFINE_integer("num_keep_checkpoint", 5, "Accepted for "
+                     "compatibility (unused, as in the original).")
+flags.DEFINE_bool("high_only", False, "Whether to only run the model on "
+                  "the high school set.")
+flags.DEFINE_bool("middle_only", False, "Whether to only run the model on "
+                  "the middle school set.")
+flags.DEFINE_bool("do_train", True, "Whether to run training.")
+flags.DEFINE_bool("do_eval", True, "Whether to run eval on the dev set.")
+flags.DEFINE_bool("do_predict", False, "Whether to run the model in "
+                  "inference mode on the test set.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for "
+                     "training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for "
+                     "predict.")
+flags.DEFINE_float("learning_rate", 1e-5, "The initial learning rate for "
+                   "Adam.")
+flags.DEFINE_integer("train_step", 12000, "Total number of training "
+                     "steps.")
+flags.DEFINE_integer("warmup_step", 1000, "Number of steps for linear "
+                     "learning rate warmup.")
+flags.DEFINE_integer("save_checkpoints_steps", 100, "How often to save the "
+                     "model checkpoint.")
+flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
+                     "in each host call (at most save_checkpoints_steps).")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer to "
+                  "use.")
+# New, as run_classifier's: the paper's Table 14 varies the dropout.
+flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
+                   "hidden_dropout_prob and attention_probs_dropout_prob "
+                   "of the config (Table 14's ALBERT DR).")
+runner_flags.define_common_flags(FLAGS)
+flags.mark_flags_as_required(["data_dir", "output_dir",
+                              "albert_config_file"])
+
+
+def main(argv):
+    del argv  # Unused.
+    if FLAGS.albert_hub_module_handle:
+        raise app.UsageError(
+            "--albert_hub_module_handle is not supported; pass "
+            "--init_checkpoint=<module>/variables/variables")
+    if FLAGS.task_name.lower() != "race":
+        raise app.UsageError(f"--task_name={FLAGS.task_name!r}: only 'race'")
+    if not (FLAGS.spm_model_file or FLAGS.vocab_file):
+        raise app.UsageError("one of --spm_model_file or --vocab_file is "
+                             "required")
+    albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
+    if FLAGS.albert_dropout_prob is not None:
+        albert_config = albert_config.replace(
+            hidden_dropout_prob=FLAGS.albert_dropout_prob,
+            attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
+    runner_flags.setup_runtime(FLAGS)
+    strategy = runner_flags.strategy_from_flags(FLAGS)
+    run_config = runner_flags.run_config_from_flags(
+        FLAGS, FLAGS.train_step, FLAGS.train_batch_size,
+        keep_checkpoint_max=None)
+    feature_files = {
+        split: getattr(FLAGS, f"{split}_file") or fileio.join(
+            FLAGS.output_dir, f"race_{split}.tf_record")
+        for split in ("train", "eval", "predict")}
+    task = race.RaceTask(
+        albert_config, FLAGS.data_dir, optimization.OptimizerConfig(
+            optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
+            num_train_steps=FLAGS.train_step,
+            num_warmup_steps=FLAGS.warmup_step),
+        spm_model_file=FLAGS.spm_model_file, vocab_file=FLAGS.vocab_file,
+        do_lower_case=FLAGS.do_lower_case,
+        max_seq_length=FLAGS.max_seq_length,
+        max_qa_length=FLAGS.max_qa_length, high_only=FLAGS.high_only,
+        middle_only=FLAGS.middle_only, feature_files=feature_files,
+        eval_batch_size=FLAGS.eval_batch_size,
+        predict_batch_size=FLAGS.predict_batch_size, dtype=FLAGS.dtype,
+        dropout_prob=FLAGS.dropout_prob, seed=FLAGS.seed)
+    results = finetune.run(
+        task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
+        do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
+        init_checkpoint=FLAGS.init_checkpoint,
+        allow_partial_init=FLAGS.allow_partial_init,
+        export_dir=FLAGS.export_dir,
+        flags_text=runner_flags.flags_text(FLAGS))
+    if results:
+        logging.info("Best eval: %s", " ".join(
+            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+
+
+if __name__ == "__main__":
+    app.run(main)
