@@ -82,10 +82,19 @@ class _ContextPieces(tf.Module):
     as NFKD makes U+00A8 a space) maps to the first raw character there
     that preprocess_text alone makes " " (U+00A8 here, not "\n"), where
     the original's LCS, preferring the earlier character on ties, aligns
-    it. Where the original's alignment and this map differ it is
-    by whitespace, which `.strip()` of the span (done by both) removes, or
-    inside a character preprocess_text expands (e.g. "ﬁ"), which
-    `_convert_index` resolves to that same character.
+    it. Elsewhere the two differ by whitespace, which `.strip()` of the
+    span (done by both) removes, or inside a character preprocess_text
+    expands (e.g. "ﬁ"), which `_convert_index` resolves to that same
+    character.
+
+    Known differences: the original's LCS is banded and breaks ties toward
+    earlier characters, so beside runs of whitespace next to characters
+    preprocess_text expands (" ½" -> " 1⁄2") it can put a piece a few
+    characters off, and it can drift on a context with many of them; the
+    Python path inherits that, this map does not. On the test fixture
+    (about 10% odd words and 10% odd gaps) 0.06% of the spans of up to 8
+    pieces get another text; the served answers agreed on 150 of 150
+    questions for v1 and for v2.
     """
 
     def __init__(self, tokenizer: in_graph.InGraphTokenizer,
@@ -93,12 +102,13 @@ class _ContextPieces(tf.Module):
         super().__init__()
         self.tokenizer = tokenizer
         # The Python path's classes: str.split whitespace, str.isdigit.
-        self.whitespace = tf.constant(
-            sorted(ord(c) for c in text_lib.whitespace_class()), tf.int32)
+        whitespace = text_lib.whitespace_class()
+        self.whitespace = tf.constant(sorted(ord(c) for c in whitespace),
+                                      tf.int32)
         self.digits = tf.constant(text_lib.digit_code_points(), tf.int32)
         # Whitespace that preprocess_text(c, remove_space=False) makes " ".
         self.space_like = tf.constant(sorted(
-            ord(c) for c in text_lib.whitespace_class()
+            ord(c) for c in whitespace
             if text_lib.preprocess_text(c, remove_space=False) == " "),
             tf.int32)
         self.sp = tf_text.SentencepieceTokenizer(model=spm_model,
@@ -174,8 +184,9 @@ class _ContextPieces(tf.Module):
         # The prefix is the surface just before the final comma.
         base = flat_end - 1 - tf.cast(tf.strings.length(prefix), tf.int64)
         base = tf.maximum(base, flat_begin)
-        sub_begin = tf.minimum(sub_begin + base[:, None], flat_end[:, None] - 1)
-        sub_end = tf.minimum(sub_end + base[:, None], flat_end[:, None] - 1)
+        limit = flat_end[:, None] - 1  # The comma.
+        sub_begin = tf.minimum(sub_begin + base[:, None], limit)
+        sub_end = tf.minimum(sub_end + base[:, None], limit)
         tail = tf.where(is_rule, ",", flat)[:, None]
         tail_begin = tf.where(is_rule, flat_end - 1, flat_begin)[:, None]
         tail_end = flat_end[:, None]
