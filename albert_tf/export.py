@@ -179,26 +179,6 @@ def _check_export_dir(export_dir: str) -> None:
             f"export_dir or remove it.")
 
 
-def _move_dir(src: str, dst: str) -> None:
-    """Renames a directory: atomic on local disks, file by file on URLs.
-
-    Some file systems rename only the directory entry (ram:// loses the
-    files), and object stores have no directories, so URL-style paths move
-    each file.
-    """
-    if "://" not in src:
-        tf.io.gfile.rename(src, dst)
-        return
-    for root, _, files in tf.io.gfile.walk(src):
-        relative = root[len(src):].strip("/")
-        target = fileio.join(dst, relative) if relative else dst
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.rename(fileio.join(root, name),
-                               fileio.join(target, name))
-    tf.io.gfile.rmtree(src)
-
-
 def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
     """tf.saved_model.save into a temporary sibling, then rename into place."""
     export_dir = os.fspath(export_dir)
@@ -217,8 +197,8 @@ def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
             tf.io.gfile.rmtree(tmp)
         tf.saved_model.save(module, tmp, signatures=signatures)
         if tf.io.gfile.exists(export_dir):
-            _move_dir(export_dir, old)
-        _move_dir(tmp, export_dir)
+            fileio.move_dir(export_dir, old)
+        fileio.move_dir(tmp, export_dir)
         if tf.io.gfile.exists(old):
             tf.io.gfile.rmtree(old)
     finally:

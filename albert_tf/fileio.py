@@ -108,6 +108,26 @@ def fingerprints(paths: Iterable[str | None]) -> dict[str, str | None]:
     return {p: fingerprint(p) for p in paths if p}
 
 
+def move_dir(src: str, dst: str) -> None:
+    """Renames a directory: atomic on local disks, file by file on URLs.
+
+    Some file systems rename only the directory entry (ram:// loses the
+    files), and object stores have no directories, so URL-style paths move
+    each file.
+    """
+    if "://" not in src:
+        tf.io.gfile.rename(src, dst)
+        return
+    for root, _, files in tf.io.gfile.walk(src):
+        relative = root[len(src):].strip("/")
+        target = join(dst, relative) if relative else dst
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.rename(join(root, name),
+                               join(target, name))
+    tf.io.gfile.rmtree(src)
+
+
 _TEMP = re.compile(r"\.tmp(\d+)$")
 
 
@@ -138,7 +158,8 @@ def remove_stale_temps(directory: str) -> list[str]:
         if match and _pid_alive(int(match.group(1))):
             continue  # A live writer's file (e.g. an evaluator beside us).
         if match or name.endswith("_temp") or (
-                name.endswith(".tmp") and tf.io.gfile.isdir(path)):
+                name.endswith((".tmp", ".old")) and name.startswith(".")
+                and tf.io.gfile.isdir(path)):
             if tf.io.gfile.isdir(path):
                 tf.io.gfile.rmtree(path)
             else:

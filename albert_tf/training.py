@@ -562,15 +562,19 @@ def _summary_writer(is_chief: bool, output_dir: str, name: str):
 def _copy_checkpoint(prefix: str, directory: str) -> None:
     """Copies one checkpoint into `directory`, replacing what was there.
 
-    Staged in `<directory>.tmp` and swapped in with renames, so `directory`
-    always holds one whole checkpoint (briefly as `<directory>.old`).
+    Staged in a hidden sibling and swapped in with renames, so `directory`
+    always holds one whole checkpoint (briefly as the `.old` sibling). The
+    siblings do not start with `directory`'s name: prefix-keyed file
+    systems (object stores, ram://) would count them as its contents.
     """
-    tmp, old = directory + ".tmp", directory + ".old"
+    parent, name = os.path.split(directory.rstrip("/"))
+    tmp = fileio.join(parent, f".{name}.tmp")
+    old = fileio.join(parent, f".{name}.old")
     for stale in (tmp, old):
         if tf.io.gfile.exists(stale):
             tf.io.gfile.rmtree(stale)
     tf.io.gfile.makedirs(tmp)
-    name = os.path.basename(prefix)
+    name = os.path.basename(prefix)  # The checkpoint's name, e.g. ckpt-4.
     for source in tf.io.gfile.glob(prefix + ".*"):
         tf.io.gfile.copy(source, fileio.join(tmp, os.path.basename(source)))
     fileio.write_atomic(fileio.join(tmp, "checkpoint"),
@@ -580,8 +584,8 @@ def _copy_checkpoint(prefix: str, directory: str) -> None:
     if tf.io.gfile.exists(config):
         tf.io.gfile.copy(config, fileio.join(tmp, "albert_config.json"))
     if tf.io.gfile.exists(directory):
-        tf.io.gfile.rename(directory, old)
-    tf.io.gfile.rename(tmp, directory)
+        fileio.move_dir(directory, old)
+    fileio.move_dir(tmp, directory)
     if tf.io.gfile.exists(old):
         tf.io.gfile.rmtree(old)
 

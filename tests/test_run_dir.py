@@ -107,7 +107,7 @@ def test_leftovers_of_killed_writers_are_removed_on_resume(tmp_path):
     (out / "ckpt-7_temp").mkdir()
     (out / "ckpt-7_temp" / "part-00000").write_text("x")
     (out / "eval_results.txt.tmp999999999").write_text("x")
-    (out / "best.tmp").mkdir()
+    (out / ".best.tmp").mkdir()
     live = out / f"flags.txt.tmp{os.getpid()}"  # A live writer's file.
     live.write_text("x")
     (out / "ckpt-5.index").write_text("kept")

@@ -287,3 +287,29 @@ def test_training_checkpoint_initialises_a_classifier(records, tmp_path):
         reference.encoder.embeddings.word_embeddings)
     np.testing.assert_array_equal(classifier.encoder.pooler.kernel,
                                   reference.encoder.pooler.kernel)
+
+
+def test_pretraining_on_cloud_style_paths(tiny_spm, tmp_path):
+    """Inputs, checkpoints, eval files, best/ and the export all go through
+    tf.io.gfile: TensorFlow's in-process ram:// file system stands in for
+    gs://."""
+    root = "ram://cloud_pretraining"
+    records = fx.write_records(tiny_spm, root + "/data", num_files=1)
+    out = root + "/out"
+    run_config = training.RunConfig(
+        output_dir=out, num_train_steps=2, train_batch_size=4,
+        iterations_per_loop=1, log_every_n_steps=1,
+        save_checkpoints_steps=1)
+    results = pretraining.run(
+        fx.albert_config(), run_config, pretraining.OptimizerConfig(
+            learning_rate=0.01, num_train_steps=2, num_warmup_steps=1),
+        distribute.get_strategy("one_device"), records, fx.SEQ,
+        fx.PREDICTIONS, do_eval=True, max_eval_steps=1, seed=1,
+        export_dir=root + "/export", flags_text="--x=1\n")
+    assert results["global_step"] == 2
+    for name in ("ckpt-2.index", "eval_results.txt", "eval_history.json",
+                 "best_trial.txt", "flags.txt", "albert_config.json",
+                 "best/checkpoint"):
+        assert tf.io.gfile.exists(f"{out}/{name}"), name
+    assert not tf.io.gfile.exists(f"{out}/train.lock")
+    assert tf.io.gfile.exists(root + "/export/saved_model.pb")
