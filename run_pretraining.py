@@ -59,7 +59,7 @@ flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
 flags.DEFINE_bool("init_from_group0", False, "Whether to initialize "
                   "parameters of other groups from group 0.")
-flags.DEFINE_integer("masked_lm_budget", 0, "Accepted for compatibility "
+flags.DEFINE_float("masked_lm_budget", 0, "Accepted for compatibility "
                      "and has no effect, as in the original: there, a value "
                      "> 0 made the input parse token_boundary, but the "
                      "model still read masked_lm_positions.")
@@ -95,7 +95,7 @@ def main(argv):
                                  "required with --input_file")
         albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
     if FLAGS.masked_lm_budget:
-        logging.warning("--masked_lm_budget=%d has no effect (as in the "
+        logging.warning("--masked_lm_budget=%g has no effect (as in the "
                         "original run_pretraining.py)", FLAGS.masked_lm_budget)
     runner_flags.setup_runtime(FLAGS)
     strategy = runner_flags.strategy_from_flags(FLAGS)

@@ -71,9 +71,10 @@ def fake_tpu(monkeypatch):
     calls = []
 
     class FakeResolver:
-        def __init__(self, tpu=None):
+        def __init__(self, tpu=None, zone=None, project=None):
             self.tpu = tpu
-            calls.append(("resolver", tpu))
+            calls.append(("resolver", tpu) if zone is None and project is None
+                         else ("resolver", tpu, zone, project))
 
     monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                         FakeResolver)
@@ -99,3 +100,11 @@ def test_remote_tpu_connects_first(fake_tpu):
     assert strategy == ("TPUStrategy", address)
     assert fake_tpu == [("resolver", address), ("connect", address),
                         ("initialize", address)]
+
+
+def test_named_tpu_with_zone_and_project(fake_tpu):
+    get_strategy("tpu", tpu_address="my-tpu", tpu_zone="europe-west4-a",
+                 gcp_project="proj")
+    assert fake_tpu[0] == ("resolver", "my-tpu", "europe-west4-a", "proj")
+    with pytest.raises(ValueError, match="tpu_zone='europe-west4-a' is only"):
+        get_strategy("one_device", tpu_zone="europe-west4-a")

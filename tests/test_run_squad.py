@@ -79,7 +79,9 @@ def _run(args):
 def test_train_and_predict_with_a_flagfile(v2, tiny_spm, tmp_path):
     out = tmp_path / "out"
     flagfile = tmp_path / "run.flags"
-    flagfile.write_text("\n".join(_flags(tmp_path, tiny_spm, v2, out)))
+    export_dir = tmp_path / "export"
+    flagfile.write_text("\n".join(_flags(tmp_path, tiny_spm, v2, out)
+                                  + [f"--export_dir={export_dir}"]))
     result = _run([f"--flagfile={flagfile}"])
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -112,6 +114,19 @@ def test_train_and_predict_with_a_flagfile(v2, tiny_spm, tmp_path):
         assert rescored["f1"] == pytest.approx(best_results["f1"])
         assert rescored["exact_match"] == pytest.approx(
             best_results["exact"])
+    # The raw-text export (from the best checkpoint) gives the answers of
+    # predictions.json ("empty" is v1's placeholder for no valid span).
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+    serve = tf.saved_model.load(str(export_dir)).signatures["serve_qa"]
+    questions = [(q["id"], q["question"], p["context"]) for article in dev
+                 for p in article["paragraphs"] for q in p["qas"]]
+    answers = serve(question=tf.constant([q for _, q, _ in questions]),
+                    context=tf.constant([c for _, _, c in questions]))
+    got = [a.decode() for a in answers["answer"].numpy()]
+    expected = [predictions[i] if predictions[i] != "empty" else ""
+                for i, _, _ in questions]
+    assert got == expected
     # The cached features are reused by a rerun with the same inputs.
     assert (out / "predict.tf_record.meta.json").exists()
     assert json.loads((out / "predict_left.json").read_text())[

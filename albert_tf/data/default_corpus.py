@@ -15,6 +15,8 @@ import re
 import sysconfig
 from typing import Iterator
 
+from albert_tf import fileio
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z])")
 _RULE = re.compile(r"^[\s*=\-~^#]+$")
 # Library parts without prose worth learning from.
@@ -88,20 +90,18 @@ def documents() -> Iterator[list[str]]:
 def write_corpus(path: str, max_bytes: int = 4_000_000) -> dict[str, int]:
     """Writes up to `max_bytes` of documents atomically; returns counts."""
     counts = {"documents": 0, "sentences": 0, "bytes": 0}
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for doc in documents():
-            text = "\n".join(doc) + "\n\n"
-            size = len(text.encode("utf-8"))
-            if counts["bytes"] + size > max_bytes:
-                break
-            f.write(text)
-            counts["documents"] += 1
-            counts["sentences"] += len(doc)
-            counts["bytes"] += size
+    parts = []
+    for doc in documents():
+        text = "\n".join(doc) + "\n\n"
+        size = len(text.encode("utf-8"))
+        if counts["bytes"] + size > max_bytes:
+            break
+        parts.append(text)
+        counts["documents"] += 1
+        counts["sentences"] += len(doc)
+        counts["bytes"] += size
     if not counts["documents"]:
-        os.remove(tmp)
         raise RuntimeError("the default corpus came out empty: this Python "
                            "lacks pydoc_data and standard library sources")
-    os.replace(tmp, path)
+    fileio.write_atomic(path, "".join(parts))
     return counts

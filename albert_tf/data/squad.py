@@ -43,7 +43,6 @@ import collections
 import dataclasses
 import json
 import multiprocessing
-import os
 import random
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
@@ -683,13 +682,6 @@ def _tfrecord_values(feature: SquadFeature, is_training: bool) -> dict:
     return values
 
 
-def _replace(tmp: str, path: str) -> None:
-    if "://" in path:
-        tf.io.gfile.rename(tmp, path, overwrite=True)
-    else:
-        os.replace(tmp, path)
-
-
 def write_features(examples: Iterable[SquadExample], tokenizer,
                    options: FeatureOptions, is_training: bool,
                    feature_file: str,
@@ -734,8 +726,8 @@ def write_features(examples: Iterable[SquadExample], tokenizer,
                            % (stats.num_examples, stats.num_features))
             eval_out.close()
             eval_out = None
-            _replace(tmp_eval, eval_features_file)
-        _replace(tmp, feature_file)
+            tf.io.gfile.rename(tmp_eval, eval_features_file, overwrite=True)
+        tf.io.gfile.rename(tmp, feature_file, overwrite=True)
     finally:
         if eval_out is not None:
             eval_out.close()

@@ -23,7 +23,7 @@ import sentencepiece as spm
 from albert_tf.tokenization import text as text_lib
 from albert_tf.tokenization import wordpiece
 
-# The ids the released SentencePiece models have (ORIGINAL.md section 7);
+# The ids the released SentencePiece models (30k-clean.model) have;
 # pretraining pads with 0 and the heads assume these positions.
 SPM_SPECIAL_IDS = {"<pad>": 0, "<unk>": 1, "[CLS]": 2, "[SEP]": 3,
                    "[MASK]": 4}

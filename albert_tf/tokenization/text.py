@@ -5,7 +5,7 @@ google-research/albert `tokenization.py`, plus the variants HF's
 `AlbertTokenizer` uses (`hf_compat`), which differ in two places:
 
 * HF replaces two backticks and two single quotes with `"`; the original
-  does not (ORIGINAL.md section 7).
+  does not (tokenization.preprocess_text).
 * The digit-comma rule re-encodes `piece[:-1]` and, when the piece did not
   start a word but the re-encoding does, strips that leading `▁`. In the
   original that strip never happens: it compares a str character with the
