@@ -15,7 +15,6 @@ from absl import logging
 
 from albert_tf import optimization
 from albert_tf import runner_flags
-from albert_tf.config import AlbertConfig
 from albert_tf.data import glue
 from albert_tf.tasks import classification
 from albert_tf.tasks import finetune
@@ -25,24 +24,10 @@ FLAGS = flags.FLAGS
 # The original's flags, names and defaults unchanged.
 flags.DEFINE_string("data_dir", None, "The input data dir. Should contain "
                     "the .tsv files (or other data files) for the task.")
-flags.DEFINE_string("albert_config_file", None, "The config json file "
-                    "corresponding to the pre-trained ALBERT model.")
 flags.DEFINE_string("task_name", None, "The name of the task to train: "
                     + ", ".join(glue.TASK_NAMES))
-flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
-                    "vocab.txt when there is no spm_model_file).")
-flags.DEFINE_string("spm_model_file", None, "The model file for sentence "
-                    "piece tokenization.")
-flags.DEFINE_string("output_dir", None, "The output directory where the "
-                    "model checkpoints will be written.")
 flags.DEFINE_string("cached_dir", None, "Path to cached training and dev "
                     "tfrecord file (default: output_dir).")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, HF "
-                    "or albert_tf (detected), usually a pre-trained model.")
-flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: pass "
-                    "the module's variables as --init_checkpoint instead.")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input "
-                  "text. Should be True for uncased models.")
 flags.DEFINE_integer("max_seq_length", 512, "The maximum total input "
                      "sequence length after tokenization.")
 flags.DEFINE_bool("do_train", False, "Whether to run training.")
@@ -69,16 +54,11 @@ flags.DEFINE_integer("keep_checkpoint_max", 5, "Accepted for "
                      "latest stay.")
 flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
                      "in each host call (at most save_checkpoints_steps).")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer to "
-                  "use.")
 flags.DEFINE_float("threshold_to_export", math.nan, "Accepted for "
                    "compatibility; the best checkpoint is exported.")
-# New: the paper's Table 14 varies the dropout by task.
-flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
-                   "hidden_dropout_prob and attention_probs_dropout_prob "
-                   "of the config (Table 14's ALBERT DR).")
 flags.DEFINE_float("classifier_dropout_prob", 0.1, "Dropout on the pooled "
                    "output before the classifier (Table 14's Cls DR).")
+runner_flags.define_finetune_flags(FLAGS)
 runner_flags.define_common_flags(FLAGS)
 flags.mark_flags_as_required(["data_dir", "task_name", "output_dir",
                               "albert_config_file"])
@@ -86,23 +66,11 @@ flags.mark_flags_as_required(["data_dir", "task_name", "output_dir",
 
 def main(argv):
     del argv  # Unused.
-    if FLAGS.albert_hub_module_handle:
-        raise app.UsageError(
-            "--albert_hub_module_handle is not supported; pass "
-            "--init_checkpoint=<module>/variables/variables (the module/ "
-            "prefix is understood)")
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
             or FLAGS.export_dir):
         raise app.UsageError("at least one of --do_train, --do_eval, "
                              "--do_predict or --export_dir is required")
-    if not (FLAGS.spm_model_file or FLAGS.vocab_file):
-        raise app.UsageError("one of --spm_model_file or --vocab_file is "
-                             "required")
-    albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
-    if FLAGS.albert_dropout_prob is not None:
-        albert_config = albert_config.replace(
-            hidden_dropout_prob=FLAGS.albert_dropout_prob,
-            attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
+    albert_config = runner_flags.finetune_config(FLAGS)
     runner_flags.setup_runtime(FLAGS)
     strategy = runner_flags.strategy_from_flags(FLAGS)
     run_config = runner_flags.run_config_from_flags(

@@ -16,7 +16,6 @@ from absl import logging
 from albert_tf import fileio
 from albert_tf import optimization
 from albert_tf import runner_flags
-from albert_tf.config import AlbertConfig
 from albert_tf.tasks import finetune
 from albert_tf.tasks import race
 
@@ -25,27 +24,13 @@ FLAGS = flags.FLAGS
 # The original's flags, names and defaults unchanged.
 flags.DEFINE_string("data_dir", None, "The input data dir: "
                     "<data_dir>/RACE/{train,dev,test}/{middle,high}/.")
-flags.DEFINE_string("albert_config_file", None, "The config json file "
-                    "corresponding to the pre-trained ALBERT model.")
 flags.DEFINE_string("task_name", "race", "The name of the task to train.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
-                    "vocab.txt when there is no spm_model_file).")
 flags.DEFINE_string("train_file", None, "Cached training features "
                     "(TFRecord; default <output_dir>/race_train.tf_record).")
 flags.DEFINE_string("eval_file", None, "Cached dev features (TFRecord; "
                     "default <output_dir>/race_eval.tf_record).")
 flags.DEFINE_string("predict_file", None, "Cached test features (TFRecord; "
                     "default <output_dir>/race_predict.tf_record).")
-flags.DEFINE_string("spm_model_file", None, "The model file for sentence "
-                    "piece tokenization.")
-flags.DEFINE_string("output_dir", None, "The output directory where the "
-                    "model checkpoints will be written.")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, HF "
-                    "or albert_tf (detected), usually a pre-trained model.")
-flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: pass "
-                    "the module's variables as --init_checkpoint instead.")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input "
-                  "text. Should be True for uncased models.")
 flags.DEFINE_float("dropout_prob", 0.1, "Dropout on the pooled output "
                    "before the choice scorer.")
 flags.DEFINE_integer("max_seq_length", 512, "The maximum total input "
@@ -77,12 +62,7 @@ flags.DEFINE_integer("save_checkpoints_steps", 100, "How often to save the "
                      "model checkpoint.")
 flags.DEFINE_integer("iterations_per_loop", 1000, "How many steps to make "
                      "in each host call (at most save_checkpoints_steps).")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer to "
-                  "use.")
-# New, as run_classifier's: the paper's Table 14 varies the dropout.
-flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
-                   "hidden_dropout_prob and attention_probs_dropout_prob "
-                   "of the config (Table 14's ALBERT DR).")
+runner_flags.define_finetune_flags(FLAGS)
 runner_flags.define_common_flags(FLAGS)
 flags.mark_flags_as_required(["data_dir", "output_dir",
                               "albert_config_file"])
@@ -90,20 +70,9 @@ flags.mark_flags_as_required(["data_dir", "output_dir",
 
 def main(argv):
     del argv  # Unused.
-    if FLAGS.albert_hub_module_handle:
-        raise app.UsageError(
-            "--albert_hub_module_handle is not supported; pass "
-            "--init_checkpoint=<module>/variables/variables")
     if FLAGS.task_name.lower() != "race":
         raise app.UsageError(f"--task_name={FLAGS.task_name!r}: only 'race'")
-    if not (FLAGS.spm_model_file or FLAGS.vocab_file):
-        raise app.UsageError("one of --spm_model_file or --vocab_file is "
-                             "required")
-    albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
-    if FLAGS.albert_dropout_prob is not None:
-        albert_config = albert_config.replace(
-            hidden_dropout_prob=FLAGS.albert_dropout_prob,
-            attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
+    albert_config = runner_flags.finetune_config(FLAGS)
     runner_flags.setup_runtime(FLAGS)
     strategy = runner_flags.strategy_from_flags(FLAGS)
     run_config = runner_flags.run_config_from_flags(

@@ -19,7 +19,6 @@ from absl import logging
 from albert_tf import fileio
 from albert_tf import optimization
 from albert_tf import runner_flags
-from albert_tf.config import AlbertConfig
 from albert_tf.data import squad
 from albert_tf.tasks import finetune
 from albert_tf.tasks import squad as squad_task
@@ -28,14 +27,6 @@ FLAGS = flags.FLAGS
 
 # The original's flags (run_squad_v1.py and run_squad_v2.py), names and
 # defaults unchanged.
-flags.DEFINE_string("albert_config_file", None, "The config json file "
-                    "corresponding to the pre-trained ALBERT model.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
-                    "vocab.txt when there is no spm_model_file).")
-flags.DEFINE_string("spm_model_file", None, "The model file for sentence "
-                    "piece tokenization.")
-flags.DEFINE_string("output_dir", None, "The output directory where the "
-                    "model checkpoints will be written.")
 flags.DEFINE_string("train_file", None, "SQuAD json for training. E.g., "
                     "train-v1.1.json")
 flags.DEFINE_string("predict_file", None, "SQuAD json for predictions. "
@@ -47,12 +38,6 @@ flags.DEFINE_string("predict_feature_file", None, "Cached predict features "
 flags.DEFINE_string("predict_feature_left_file", None, "The predict "
                     "features' bookkeeping, as JSON, never a pickle "
                     "(default <output_dir>/predict_left.json).")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, HF "
-                    "or albert_tf (detected), usually a pre-trained model.")
-flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: pass "
-                    "the module's variables as --init_checkpoint instead.")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input "
-                  "text. Should be True for uncased models.")
 flags.DEFINE_integer("max_seq_length", 384, "The maximum total input "
                      "sequence length after tokenization.")
 flags.DEFINE_integer("doc_stride", 128, "When splitting up a long document "
@@ -99,27 +84,16 @@ flags.DEFINE_float("null_score_diff_threshold", 0.0, "v2: answer \"\" when "
                    "(f1 here, dev_tuned_f1 as the original).")
 flags.DEFINE_integer("num_workers", 1, "Processes converting examples to "
                      "features (same output for any number).")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer to "
-                  "use.")
-flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
-                   "hidden_dropout_prob and attention_probs_dropout_prob "
-                   "of the config (Table 14's ALBERT DR).")
+runner_flags.define_finetune_flags(FLAGS)
 runner_flags.define_common_flags(FLAGS)
 flags.mark_flags_as_required(["output_dir", "albert_config_file"])
 
 
 def main(argv):
     del argv  # Unused.
-    if FLAGS.albert_hub_module_handle:
-        raise app.UsageError(
-            "--albert_hub_module_handle is not supported; pass "
-            "--init_checkpoint=<module>/variables/variables")
     if not (FLAGS.do_train or FLAGS.do_predict or FLAGS.export_dir):
         raise app.UsageError("at least one of --do_train, --do_predict or "
                              "--export_dir is required")
-    if not (FLAGS.spm_model_file or FLAGS.vocab_file):
-        raise app.UsageError("one of --spm_model_file or --vocab_file is "
-                             "required")
     if FLAGS.do_train and not FLAGS.train_file:
         raise app.UsageError("--do_train needs --train_file")
     if FLAGS.do_predict and not FLAGS.predict_file:
@@ -128,11 +102,7 @@ def main(argv):
         max_seq_length=FLAGS.max_seq_length, doc_stride=FLAGS.doc_stride,
         max_query_length=FLAGS.max_query_length,
         do_lower_case=FLAGS.do_lower_case)
-    albert_config = AlbertConfig.from_json_file(FLAGS.albert_config_file)
-    if FLAGS.albert_dropout_prob is not None:
-        albert_config = albert_config.replace(
-            hidden_dropout_prob=FLAGS.albert_dropout_prob,
-            attention_probs_dropout_prob=FLAGS.albert_dropout_prob)
+    albert_config = runner_flags.finetune_config(FLAGS)
     # Steps from epochs, as the original. It read --train_file even to
     # predict (v2); here a predict-only run needs no train_file.
     num_train_steps = 1

@@ -103,3 +103,54 @@ def set_defaults(fv: flags.FlagValues, values: dict) -> None:
     for name, value in values.items():
         if not fv[name].present:
             fv[name].value = value
+
+
+def define_finetune_flags(fv: flags.FlagValues) -> None:
+    """The model, tokenizer and checkpoint flags of the original
+    run_classifier, run_squad_v1/v2 and run_race (same names and
+    defaults), plus --albert_dropout_prob."""
+    kw = {"flag_values": fv}
+    flags.DEFINE_string("albert_config_file", None, "The config json file "
+                        "corresponding to the pre-trained ALBERT model.", **kw)
+    flags.DEFINE_string("vocab_file", None, "The vocabulary file (WordPiece "
+                        "vocab.txt when there is no spm_model_file).", **kw)
+    flags.DEFINE_string("spm_model_file", None, "The model file for "
+                        "sentence piece tokenization.", **kw)
+    flags.DEFINE_string("output_dir", None, "The output directory where the "
+                        "model checkpoints will be written.", **kw)
+    flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint: TF1, "
+                        "HF or albert_tf (detected), usually a pre-trained "
+                        "model.", **kw)
+    flags.DEFINE_string("albert_hub_module_handle", None, "Not supported: "
+                        "pass the module's variables as --init_checkpoint "
+                        "instead.", **kw)
+    flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the "
+                      "input text. Should be True for uncased models.", **kw)
+    flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer "
+                      "to use.", **kw)
+    # New: the paper's Table 14 varies the dropout by task.
+    flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
+                       "hidden_dropout_prob and attention_probs_dropout_prob "
+                       "of the config (Table 14's ALBERT DR).", **kw)
+
+
+def finetune_config(fv: flags.FlagValues):
+    """Checks the shared fine-tuning flags; the AlbertConfig they name."""
+    from absl import app
+
+    from albert_tf.config import AlbertConfig
+
+    if fv.albert_hub_module_handle:
+        raise app.UsageError(
+            "--albert_hub_module_handle is not supported; pass "
+            "--init_checkpoint=<module>/variables/variables (the module/ "
+            "prefix is understood)")
+    if not (fv.spm_model_file or fv.vocab_file):
+        raise app.UsageError("one of --spm_model_file or --vocab_file is "
+                             "required")
+    config = AlbertConfig.from_json_file(fv.albert_config_file)
+    if fv.albert_dropout_prob is not None:
+        config = config.replace(
+            hidden_dropout_prob=fv.albert_dropout_prob,
+            attention_probs_dropout_prob=fv.albert_dropout_prob)
+    return config

@@ -48,14 +48,13 @@ import tensorflow as tf
 from albert_tf import fileio
 from albert_tf.data import cache
 from albert_tf.data import features
+from albert_tf.data import finetune_input
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import text as text_lib
 
 TRAIN, DEV, TEST = "train", "dev", "test"
 # Cache split name -> processor split, as run_classifier's file names.
 CACHE_SPLITS = {"train": TRAIN, "eval": DEV, "predict": TEST}
-# The original's shuffle buffer for training (file_based_input_fn_builder).
-SHUFFLE_BUFFER = 100
 # Version of the cached feature layout, part of every cache key: bump it
 # when conversion changes so old caches are rebuilt.
 FEATURES_FORMAT = 1
@@ -600,21 +599,6 @@ def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
     """
     schema = (features.CLASSIFIER_REGRESSION if is_regression
               else features.CLASSIFIER)
-    spec = features.to_tf_spec(schema, L=seq_length)
-    dataset = tf.data.TFRecordDataset(path)
-    if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if is_training:
-        # As the original: repeat, then shuffle.
-        dataset = dataset.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-
-    def decode(records):
-        parsed = tf.io.parse_example(records, spec)
-        # tf.Example has only int64; TPUs want int32 (as the original).
-        return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t
-                for name, t in parsed.items()}
-
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finetune_input.make_batches(
+        path, features.to_tf_spec(schema, L=seq_length), batch_size,
+        is_training, drop_remainder, input_context, seed)

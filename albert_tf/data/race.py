@@ -51,6 +51,7 @@ import tensorflow as tf
 
 from albert_tf import fileio
 from albert_tf.data import features
+from albert_tf.data import finetune_input
 from albert_tf.data import glue
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import text as text_lib
@@ -60,8 +61,6 @@ LEVELS = ("middle", "high")  # The original's reading order.
 LABELS = ("A", "B", "C", "D")
 NUM_CHOICES = len(LABELS)
 ORIGINAL_FILE = "all.txt"  # race_utils.RaceProcessor.read_examples
-# The original's shuffle buffer for training (file_based_input_fn_builder).
-SHUFFLE_BUFFER = glue.SHUFFLE_BUFFER
 CLS, SEP = glue.CLS, glue.SEP
 # Fake examples that pad eval/predict to a multiple of the batch size.
 PaddingInputExample = glue.PaddingInputExample
@@ -422,28 +421,17 @@ def make_dataset(path: Union[str, Sequence[str]], max_seq_length: int,
     `input_context` each pipeline reads every n-th record (keep predict
     unsharded so its order matches the examples).
     """
-    spec = features.to_tf_spec(features.RACE, L=max_seq_length)
-    dataset = tf.data.TFRecordDataset(path)
-    if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if is_training:
-        dataset = dataset.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    def unflatten_choices(parsed):
+        for name in ("input_ids", "input_mask", "segment_ids"):
+            # [B, C * L] -> [B, C, L]
+            parsed[name] = tf.reshape(parsed[name],
+                                      [-1, NUM_CHOICES, max_seq_length])
+        return parsed
 
-    def decode(records):
-        parsed = tf.io.parse_example(records, spec)
-        out = {}
-        for name, value in parsed.items():
-            value = tf.cast(value, tf.int32)  # int64 on disk; TPUs want int32
-            if name in ("input_ids", "input_mask", "segment_ids"):
-                # [B, C * L] -> [B, C, L]
-                value = tf.reshape(value, [-1, NUM_CHOICES, max_seq_length])
-            out[name] = value
-        return out
-
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finetune_input.make_batches(
+        path, features.to_tf_spec(features.RACE, L=max_seq_length),
+        batch_size, is_training, drop_remainder, input_context, seed,
+        postprocess=unflatten_choices)
 
 
 # --------------------------------------------------------------------------

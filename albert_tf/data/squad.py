@@ -52,13 +52,13 @@ import tensorflow as tf
 
 from albert_tf import fileio
 from albert_tf.data import features as features_lib
+from albert_tf.data import finetune_input
 from albert_tf.data.create_pretraining import ordered_map
 from albert_tf.tokenization import text as text_lib
 
 CLS, SEP = "[CLS]", "[SEP]"
 FIRST_UNIQUE_ID = 1000000000  # As the original's convert_examples_to_features.
 TRAIN_SHUFFLE_SEED = 12345  # run_squad_v*.py: random.Random(12345).shuffle.
-SHUFFLE_BUFFER = 100  # The original's input_fn shuffle buffer.
 EVAL_FEATURES_FORMAT = "albert_tf.squad_eval_features"
 EVAL_FEATURES_VERSION = 1
 _CHUNK_EXAMPLES = 32  # Examples per worker task.
@@ -819,18 +819,7 @@ def make_dataset(path: str, max_seq_length: int, batch_size: int,
     shuffles with buffer 100; keep predict unsharded so its order is the
     features' order.
     """
-    spec = feature_spec(max_seq_length, is_training, version_2_with_negative)
-    dataset = tf.data.TFRecordDataset(path)
-    if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-    if is_training:
-        dataset = dataset.repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-
-    def decode(records):
-        parsed = tf.io.parse_example(records, spec)
-        return {name: tf.cast(t, tf.int32) for name, t in parsed.items()}
-
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finetune_input.make_batches(
+        path, feature_spec(max_seq_length, is_training,
+                           version_2_with_negative),
+        batch_size, is_training, drop_remainder, input_context, seed)
