@@ -123,9 +123,20 @@ def move_dir(src: str, dst: str) -> None:
         target = join(dst, relative) if relative else dst
         tf.io.gfile.makedirs(target)
         for name in files:
-            tf.io.gfile.rename(join(root, name),
-                               join(target, name))
-    tf.io.gfile.rmtree(src)
+            source = join(root, name)
+            # Prefix-keyed listings (ram://) also return the siblings that
+            # merely share the name (best -> best_trial.txt as "_trial.txt").
+            if tf.io.gfile.exists(source):
+                tf.io.gfile.rename(source, join(target, name))
+    # No rmtree: on a prefix-keyed file system it would also delete those
+    # siblings. What is left of src is at most an empty directory marker.
+    if tf.io.gfile.exists(src) and not any(
+            tf.io.gfile.exists(join(src, name))
+            for name in tf.io.gfile.listdir(src)):
+        try:
+            tf.io.gfile.remove(src)
+        except tf.errors.OpError:
+            pass  # A directory marker some file systems do not remove.
 
 
 _TEMP = re.compile(r"\.tmp(\d+)$")

@@ -42,6 +42,7 @@ from albert_tf.config import AlbertConfig
 
 CONFIG_NAME = "albert_config.json"
 FLAGS_NAME = "flags.txt"
+TASK_NAME = "task.txt"  # Which runner and task own the directory.
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
 
@@ -51,7 +52,20 @@ class RunDirBusyError(RuntimeError):
 
 
 class ConfigMismatchError(ValueError):
-    """The output directory holds a run of another model config."""
+    """The output directory holds a run of another model config or task."""
+
+
+def check_task(directory: str, task: str | None) -> None:
+    """Refuses a directory that holds a run of another task (a SQuAD run
+    would otherwise resume from a classifier's checkpoints)."""
+    path = fileio.join(directory, TASK_NAME)
+    if task is None or not tf.io.gfile.exists(path):
+        return
+    old = fileio.read_text(path).strip()
+    if old != task:
+        raise ConfigMismatchError(
+            f"{directory} holds a {old!r} run ({path}), not {task!r}. Use "
+            f"another output_dir.")
 
 
 def _process_start_time(pid: int) -> str | None:
@@ -218,10 +232,11 @@ class RunDir:
     """An output directory held by this run (see open_run)."""
 
     def __init__(self, output_dir: str, config: AlbertConfig | None,
-                 is_chief: bool):
+                 is_chief: bool, task: str | None = None):
         self.output_dir = output_dir
         self.config = config
         self.is_chief = is_chief
+        self.task = task
 
     def write_files(self, flags_text: str | None) -> None:
         """albert_config.json and flags.txt, once the inputs are known good.
@@ -231,6 +246,9 @@ class RunDir:
         """
         if not self.is_chief:
             return
+        if self.task is not None:
+            fileio.write_atomic(fileio.join(self.output_dir, TASK_NAME),
+                                self.task + "\n")
         if self.config is not None:
             fileio.write_atomic(fileio.join(self.output_dir, CONFIG_NAME),
                                 self.config.to_json_string())
@@ -243,7 +261,8 @@ class RunDir:
 
 @contextlib.contextmanager
 def open_run(output_dir: str, config: AlbertConfig | None,
-             role: str = "train", is_chief: bool = True) -> Iterator[RunDir]:
+             role: str = "train", is_chief: bool = True,
+             task: str | None = None) -> Iterator[RunDir]:
     """Locks `output_dir` for `role` and checks the config against it.
 
     Call it only after the inputs that can be checked cheaply have been:
@@ -253,7 +272,7 @@ def open_run(output_dir: str, config: AlbertConfig | None,
     (one evaluator beside it), "predict". Non-chief workers
     (MultiWorkerMirrored) neither lock nor write.
     """
-    run = RunDir(output_dir, config, is_chief)
+    run = RunDir(output_dir, config, is_chief, task)
     if not is_chief:
         yield run
         return
@@ -261,6 +280,7 @@ def open_run(output_dir: str, config: AlbertConfig | None,
     lock = RunLock(output_dir, role)
     lock.acquire()
     try:
+        check_task(output_dir, task)
         if config is not None:
             check_config(output_dir, config)
         if role == "train":

@@ -509,10 +509,12 @@ class Trainer:
             steps = [r["global_step"] for r in self.eval_history().values()]
             if steps and max(steps) >= last_step:
                 return results
-            logging.info("Evaluated up to step %s of %d; waiting %.0f s for "
-                         "new checkpoints in %s", max(steps, default=None),
-                         last_step, self.config.eval_poll_seconds,
-                         self.manager.directory)
+            logging.info("%s; waiting %.0f s for new checkpoints of the "
+                         "training job in %s (until step %d)",
+                         f"Evaluated up to step {max(steps)}" if steps
+                         else "No checkpoint yet",
+                         self.config.eval_poll_seconds,
+                         self.manager.directory, last_step)
             time.sleep(self.config.eval_poll_seconds)
 
     def predict(self, dataset: tf.data.Dataset,

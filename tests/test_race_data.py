@@ -396,3 +396,11 @@ def test_in_graph_builder_matches_python_features(tmp_path, tiny_spm,
     assert qa.numpy()[0, 0].decode() == "a x b x"
     assert qa.numpy()[1, 1].decode() == "who? y"
     assert preprocess_text("X", lower=True) == "x"
+
+
+def test_non_utf8_names_the_file_and_line(tmp_path):
+    data_dir = write_original(tmp_path, _articles())
+    path = tmp_path / "RACE" / "dev" / "high" / "all.txt"
+    path.write_bytes(path.read_bytes() + b'{"article": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"all.txt:2: not UTF-8"):
+        race.RaceProcessor().get_dev_examples(data_dir)

@@ -243,3 +243,17 @@ def test_runs_cannot_share_or_damage_an_output_dir(tiny_spm, tmp_path):
     assert result.returncode != 0
     assert str(other) in result.stderr
     assert not list((tmp_path / "out2").glob("ckpt-*"))
+    # Nothing claims the directory, so a corrected rerun is not blocked.
+    assert not (tmp_path / "out2" / "albert_config.json").exists()
+
+
+def test_predictions_from_untrained_step_0_weights_are_flagged(tmp_path):
+    from albert_tf.tasks import finetune
+
+    chosen = str(tmp_path / "best" / "ckpt-0")
+    assert finetune.check_trained(chosen, str(tmp_path), None)
+    assert not finetune.check_trained(str(tmp_path / "ckpt-4"),
+                                      str(tmp_path), None)
+    # From a pretrained checkpoint, step 0 is a real model.
+    (tmp_path / "flags.txt").write_text("--init_checkpoint=/models/base\n")
+    assert not finetune.check_trained(chosen, str(tmp_path), None)

@@ -125,3 +125,16 @@ def test_cloud_style_paths():
         run.write_files("--y=3\n")
     assert fileio.read_text(out + "/flags.txt") == "--y=3\n"
     assert not tf.io.gfile.exists(out + "/train.lock")
+
+
+def test_another_task_cannot_take_over_the_directory(tmp_path):
+    out = str(tmp_path)
+    with run_dir.open_run(out, tiny_config(), "train",
+                          task="glue/sst-2") as run:
+        run.write_files("--x=1\n")
+    with pytest.raises(run_dir.ConfigMismatchError,
+                       match="holds a 'glue/sst-2' run.*not 'squad_v1'"):
+        with run_dir.open_run(out, tiny_config(), "train", task="squad_v1"):
+            pass
+    with run_dir.open_run(out, tiny_config(), "train", task="glue/sst-2"):
+        pass

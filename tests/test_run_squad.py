@@ -151,3 +151,15 @@ def test_max_seq_length_must_exceed_the_query(tiny_spm, tmp_path):
     assert "max_seq_length (11) must be greater than max_query_length (8)" \
         in result.stderr
     assert not out.exists()
+
+
+def test_v2_data_in_a_v1_run_is_refused(tiny_spm, tmp_path):
+    out = tmp_path / "out"
+    args = _flags(tmp_path, tiny_spm, False, out)
+    v2_train = _squad_json(tmp_path / "train2.json", 1, True)
+    result = _run([a for a in args if not a.startswith("--train_file")]
+                  + [f"--train_file={v2_train}"])
+    assert result.returncode != 0
+    assert "--version_2_with_negative" in result.stderr
+    assert "train2.json" in result.stderr
+    assert not (out / "albert_config.json").exists()

@@ -181,7 +181,7 @@ class RaceProcessor:
         examples: list[RaceExample] = []
         if tf.io.gfile.exists(original):
             # The original layout: one JSON article per line.
-            lines = fileio.read_text(original).splitlines()
+            lines = _read_utf8(original).splitlines()
             for line_number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
@@ -197,7 +197,7 @@ class RaceProcessor:
                             "articles", directory)
         for name in names:
             path = fileio.join(directory, name)
-            article = _parse_json(fileio.read_text(path), path, path, None)
+            article = _parse_json(_read_utf8(path), path, path, None)
             examples.extend(self._article_examples(article, level, path,
                                                    name))
         return examples
@@ -259,6 +259,18 @@ class RaceProcessor:
                 article=article["article"], question=raw_question,
                 options=tuple(raw_options)))
         return examples
+
+
+def _read_utf8(path: str) -> str:
+    """A RACE file's text; bytes that are not UTF-8 name the file and line."""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte "
+                         f"0x{data[e.start]:02x})") from None
 
 
 def _article_files(directory: str) -> list[str]:

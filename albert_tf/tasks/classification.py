@@ -65,6 +65,7 @@ class ClassificationTask:
         self.dropout_prob = dropout_prob
         self.seed = seed
         self.key_metric = glue_metrics.KEY_METRIC[task_name.lower()]
+        self.task_id = f"glue/{task_name.lower()}"
         self._files: dict[str, glue.FeatureFile] = {}
 
     # ---------------------------------------------------- training.Task ---

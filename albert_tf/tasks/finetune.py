@@ -49,6 +49,7 @@ class FineTuneTask(Protocol):
     """What `run` needs from a task, beyond training.Task."""
 
     key_metric: str  # Chooses the best checkpoint (higher is better).
+    task_id: str  # Which task owns an output_dir, e.g. "glue/sst-2".
 
     def validate(self, do_train: bool, do_eval: bool,
                  do_predict: bool) -> None:
@@ -92,11 +93,18 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
     check_init_checkpoint(init_checkpoint)
     role = "train" if do_train else "eval" if do_eval else "predict"
     is_chief = training.is_chief(strategy)
-    with run_dir.open_run(output_dir, albert_config, role, is_chief) as run:
+    with run_dir.open_run(output_dir, albert_config, role, is_chief,
+                          task.task_id) as run:
         task.prepare(do_train, do_eval, do_predict)
+        trainer = training.Trainer(task, strategy, run_config)
+        initialise = init_fn(init_checkpoint, allow_partial_init)
+        if do_train and trainer.latest_checkpoint() is None:
+            # Load before claiming the directory: a checkpoint that does not
+            # fit leaves no config behind to block the corrected rerun.
+            initialise(trainer.model)
+            initialise = None
         if do_train:
             run.write_files(flags_text)
-        trainer = training.Trainer(task, strategy, run_config)
 
         def evaluate_new(_=None):
             return trainer.evaluate_checkpoints(
@@ -106,8 +114,7 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             trainer.train(
                 lambda context: task.train_dataset(
                     context, run_config.train_batch_size),
-                init_fn(init_checkpoint, allow_partial_init),
-                on_save=evaluate_new if do_eval else None,
+                initialise, on_save=evaluate_new if do_eval else None,
                 save_initial_checkpoint=True)
         results = {}
         if do_eval:
@@ -122,7 +129,8 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
                 results = training.read_results(best)
             logging.info("Best eval: %s", results)
         if (do_predict or export_dir) and is_chief:
-            restore_best(trainer, output_dir)
+            chosen = restore_best(trainer, output_dir)
+            check_trained(chosen, output_dir, init_checkpoint)
             if do_predict:
                 task.predict(trainer, output_dir)
             if export_dir:
@@ -135,6 +143,38 @@ def restore_best(trainer: training.Trainer, output_dir: str) -> str:
     chosen = tf.train.latest_checkpoint(
         fileio.join(output_dir, training.BEST_DIR))
     return restore_latest(trainer, output_dir, chosen)
+
+
+def check_trained(chosen: str, output_dir: str,
+                  init_checkpoint: str | None) -> bool:
+    """Warns when predictions or exports come from the step-0 weights.
+
+    The step-0 checkpoint is a candidate, as in the original, and wins when
+    no later one scores strictly better. From a pretrained
+    --init_checkpoint that is a real model; from random initialisation it
+    is untrained, which must not pass silently. Returns whether the
+    weights are untrained random ones.
+    """
+    if training.checkpoint_step(chosen) != 0:
+        return False
+    flags_path = fileio.join(output_dir, run_dir.FLAGS_NAME)
+    initialised = bool(init_checkpoint) or (
+        tf.io.gfile.exists(flags_path) and any(
+            line.startswith("--init_checkpoint=")
+            and line.strip() != "--init_checkpoint="
+            for line in fileio.read_text(flags_path).splitlines()))
+    if initialised:
+        logging.warning("Predicting / exporting with %s: the initial "
+                        "weights (from --init_checkpoint) scored best; "
+                        "fine-tuning did not improve on them.", chosen)
+        return False
+    logging.warning(
+        "UNTRAINED: predicting / exporting with %s, the step-0 weights of "
+        "a run without --init_checkpoint (random initialisation), because "
+        "no later checkpoint scored strictly better on dev. These "
+        "predictions are those of an untrained model; train longer, check "
+        "the data, or initialise from a pretrained checkpoint.", chosen)
+    return True
 
 
 def restore_latest(trainer: training.Trainer, output_dir: str,

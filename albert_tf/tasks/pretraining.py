@@ -118,10 +118,16 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
     task = PretrainingTask(albert_config, optimizer_config, dtype,
                            sentence_loss_weight)
     with run_dir.open_run(output_dir, albert_config, role,
-                          training.is_chief(strategy)) as run:
+                          training.is_chief(strategy), "pretraining") as run:
+        trainer = training.Trainer(task, strategy, run_config)
+        initialise = finetune.init_fn(init_checkpoint, allow_partial_init,
+                                      init_from_group0)
+        if do_train and trainer.latest_checkpoint() is None:
+            # Load before claiming the directory (see finetune.run).
+            initialise(trainer.model)
+            initialise = None
         if do_train:
             run.write_files(flags_text)
-        trainer = training.Trainer(task, strategy, run_config)
 
         def dataset_fn(is_training, global_batch):
             def make(context):
@@ -137,8 +143,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
             try:
                 trainer.train(
                     dataset_fn(True, run_config.train_batch_size),
-                    finetune.init_fn(init_checkpoint, allow_partial_init,
-                                     init_from_group0))
+                    initialise)
             except tf.errors.DataLossError as e:
                 corrupt = pretraining_input.find_corrupt_file(input_file)
                 raise ValueError(

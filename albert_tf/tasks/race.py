@@ -38,6 +38,7 @@ class RaceTask:
     """AlbertMultipleChoice on RACE (a finetune.FineTuneTask)."""
 
     key_metric = KEY_METRIC
+    task_id = "race"
 
     def __init__(self, config: AlbertConfig, data_dir: str,
                  optimizer: optimization.OptimizerConfig, *,

@@ -69,6 +69,20 @@ def num_train_steps(train_file: str, train_batch_size: int,
     return steps
 
 
+def _check_v1_data(path: str, flag: str) -> None:
+    """SQuAD v2.0 data (unanswerable questions) in a v1.1 run: refuse it,
+    rather than train on empty spans or score questions without answers."""
+    data = fileio.read_json(path)
+    for article in data.get("data", []) if isinstance(data, dict) else []:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                if qa.get("is_impossible") or not qa.get("answers"):
+                    raise ValueError(
+                        f"--{flag}={path}: question {qa.get('id')!r} has no "
+                        f"answer (SQuAD v2.0 data); pass "
+                        f"--version_2_with_negative for v2.0")
+
+
 class SquadTask:
     """AlbertSpanLabeler (v1) or AlbertSquadV2 (v2): a FineTuneTask."""
 
@@ -107,6 +121,7 @@ class SquadTask:
         self.dropout_prob = dropout_prob
         self.seed = seed
         self.key_metric = "dev_tuned_f1" if self.v2 else "f1"
+        self.task_id = "squad_v2" if self.v2 else "squad_v1"
         self._tokenizer = None
         self._examples: list = []
         self._eval_features: list = []
@@ -179,6 +194,9 @@ class SquadTask:
         for path in (self.spm_model_file, self.vocab_file):
             if path and not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"tokenizer file not found: {path}")
+        if not self.v2:
+            for flag, path in needed:
+                _check_v1_data(path, flag)
 
     def _tokenizer_fn(self):
         if self._tokenizer is None:
