@@ -27,7 +27,6 @@ bench/results/squad_predict.json with the CPU model and thread settings.
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,8 +36,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 flags.DEFINE_string("run_dir", "/tmp/albert_examples/squad/pretrained",
                     "A run_squad.py output_dir (v1) with best/.")
@@ -63,17 +64,6 @@ flags.DEFINE_string("output", os.path.join(ROOT, "bench", "results",
                                            "squad_predict.json"),
                     "Where to write the JSON report.")
 FLAGS = flags.FLAGS
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _paths() -> dict:
@@ -318,7 +308,7 @@ def driver() -> None:
             contenders["serve_qa"]["features_per_second"]["median"]
             / contenders["runner"]["features_per_second"]["median"]),
         "answers_identical": {"same": same, "of": len(runner_answers)},
-        "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
+        "machine": {"cpu": common.cpu_model(), "cpu_count": os.cpu_count(),
                     "affinity_cpus": len(os.sched_getaffinity(0)),
                     "tensorflow": tf.__version__,
                     "load_average_at_end": os.getloadavg()},

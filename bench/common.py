@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -151,3 +152,35 @@ def write_result(name: str, value: dict) -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def cpu_model() -> str:
+    """The CPU's model name, for benchmark JSON."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pretraining_summary(pretrained_dir: str) -> dict:
+    """The pretrained model's final eval and the flags it was trained with."""
+    summary = {"dir": pretrained_dir}
+    path = os.path.join(pretrained_dir, "best", "eval_results.txt")
+    if os.path.exists(path):
+        with open(path) as f:
+            summary["eval"] = {k: float(v) for k, v in (
+                line.split(" = ") for line in f.read().splitlines())}
+    path = os.path.join(pretrained_dir, "flags.txt")
+    if os.path.exists(path):
+        keep = ("max_seq_length", "max_predictions_per_seq",
+                "train_batch_size", "num_train_steps", "learning_rate",
+                "optimizer")
+        with open(path) as f:
+            summary["flags"] = dict(
+                line.strip().lstrip("-").split("=", 1) for line in f
+                if line.strip().lstrip("-").split("=", 1)[0] in keep)
+    return summary

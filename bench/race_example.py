@@ -20,7 +20,6 @@ import glob
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,6 +27,9 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,37 +54,6 @@ flags.DEFINE_string("output", os.path.join(ROOT, "bench", "results",
 FLAGS = flags.FLAGS
 
 LETTERS = "ABCD"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def pretraining_summary(pretrained_dir: str) -> dict:
-    """The pretrained model's final eval and the flags it was trained with."""
-    summary = {"dir": pretrained_dir}
-    path = os.path.join(pretrained_dir, "best", "eval_results.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            summary["eval"] = {k: float(v) for k, v in (
-                line.split(" = ") for line in f.read().splitlines())}
-    path = os.path.join(pretrained_dir, "flags.txt")
-    if os.path.exists(path):
-        keep = ("max_seq_length", "max_predictions_per_seq",
-                "train_batch_size", "num_train_steps", "learning_rate",
-                "optimizer")
-        with open(path) as f:
-            summary["flags"] = dict(
-                line.strip().lstrip("-").split("=", 1) for line in f
-                if line.strip().lstrip("-").split("=", 1)[0] in keep)
-    return summary
 
 
 def read_answers(split: str) -> dict[tuple[str, int], tuple[str, str]]:
@@ -217,14 +188,14 @@ def main(argv):
              "random": None}
     for name in FLAGS.runs:
         report[f"from_{name}"] = _finetune(name, inits[name], test)
-    report["pretraining"] = pretraining_summary(FLAGS.pretrained_dir)
+    report["pretraining"] = common.pretraining_summary(FLAGS.pretrained_dir)
     report["settings"] = {
         **{k: FLAGS[k].value for k in (
             "pretrained_dir", "train_step", "warmup_step",
             "train_batch_size", "learning_rate", "max_seq_length",
             "max_qa_length", "save_checkpoints_steps")},
         "optimizer": "adamw", "seed": 1}
-    report["machine"] = {"cpu": cpu_model(), "cpu_count": os.cpu_count()}
+    report["machine"] = {"cpu": common.cpu_model(), "cpu_count": os.cpu_count()}
     report["command"] = " ".join([os.path.relpath(sys.argv[0], ROOT)]
                                  + sys.argv[1:])
     report["caveat"] = (

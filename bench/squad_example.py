@@ -25,7 +25,6 @@ last checkpoint's scores are reported beside it.
 import collections
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -35,8 +34,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from albert_tf import squad_metrics  # noqa: E402
 
@@ -160,37 +161,6 @@ def lexical_baselines(dataset: list) -> dict:
                                                        name_predictions)}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def pretraining_summary(pretrained_dir: str) -> dict:
-    """The pretrained model's final eval and the flags it was trained with."""
-    summary = {"dir": pretrained_dir}
-    path = os.path.join(pretrained_dir, "best", "eval_results.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            summary["eval"] = {k: float(v) for k, v in (
-                line.split(" = ") for line in f.read().splitlines())}
-    path = os.path.join(pretrained_dir, "flags.txt")
-    if os.path.exists(path):
-        keep = ("max_seq_length", "max_predictions_per_seq",
-                "train_batch_size", "num_train_steps", "learning_rate",
-                "optimizer")
-        with open(path) as f:
-            summary["flags"] = dict(
-                line.strip().lstrip("-").split("=", 1) for line in f
-                if line.strip().lstrip("-").split("=", 1)[0] in keep)
-    return summary
-
-
 def _finetune(name: str, init_checkpoint: str | None, num_train: int
               ) -> dict:
     out = os.path.join(FLAGS.work_dir, name)
@@ -263,7 +233,7 @@ def main(argv):
              "random": None}
     for name in FLAGS.runs:
         report[f"from_{name}"] = _finetune(name, inits[name], num_train)
-    report["pretraining"] = pretraining_summary(FLAGS.pretrained_dir)
+    report["pretraining"] = common.pretraining_summary(FLAGS.pretrained_dir)
     report["settings"] = {
         **{k: FLAGS[k].value for k in (
             "pretrained_dir", "train_steps", "train_batch_size",
@@ -273,7 +243,7 @@ def main(argv):
         "train_subset": "all train questions; train_steps * batch / "
                         "questions passes over the questions (each "
                         "question has one or more windows)"}
-    report["machine"] = {"cpu": cpu_model(), "cpu_count": os.cpu_count()}
+    report["machine"] = {"cpu": common.cpu_model(), "cpu_count": os.cpu_count()}
     report["command"] = " ".join([os.path.relpath(sys.argv[0], ROOT)]
                                  + sys.argv[1:])
     os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
