@@ -63,6 +63,11 @@ flags.DEFINE_float("masked_lm_budget", 0, "Accepted for compatibility "
                      "and has no effect, as in the original: there, a value "
                      "> 0 made the input parse token_boundary, but the "
                      "model still read masked_lm_positions.")
+flags.DEFINE_float("sentence_loss_weight", 1.0, "Weight of the sentence "
+                   "(SOP or NSP) loss; 0 pretrains with MLM only (the "
+                   "paper's Table 5 'None'). Not in the original, which "
+                   "always adds the sentence loss with weight 1.",
+                   lower_bound=0.0)
 runner_flags.define_common_flags(FLAGS)
 
 QUICKSTART_OUTPUT_DIR = "albert_quickstart"
@@ -120,7 +125,8 @@ def main(argv):
         allow_partial_init=FLAGS.allow_partial_init, dtype=FLAGS.dtype,
         export_dir=FLAGS.export_dir, seed=FLAGS.seed,
         spm_model_file=spm_model_file,
-        flags_text=runner_flags.flags_text(FLAGS))
+        flags_text=runner_flags.flags_text(FLAGS),
+        sentence_loss_weight=FLAGS.sentence_loss_weight)
     if results:
         logging.info("Final eval: %s", " ".join(
             f"{k}={v:.4f}" for k, v in sorted(results.items())))

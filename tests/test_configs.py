@@ -30,7 +30,7 @@ for path in sys.argv[1:]:
         "albert_config_file", "optimizer", "learning_rate", "poly_power",
         "train_batch_size", "num_train_steps", "num_warmup_steps",
         "start_warmup_step", "max_seq_length", "max_predictions_per_seq",
-        "do_train", "do_eval")}
+        "do_train", "do_eval", "sentence_loss_weight")}
 print(json.dumps(out))
 """
 
@@ -61,6 +61,7 @@ def test_pretraining_flagfiles_carry_the_paper_recipe(parsed, size):
     assert values["max_seq_length"] == 512
     assert values["max_predictions_per_seq"] == 20
     assert values["do_train"] is True
+    assert values["sentence_loss_weight"] == 1.0  # MLM + SOP, as the paper.
     config = AlbertConfig.from_json_file(ROOT / values["albert_config_file"])
     assert config.hidden_size == HIDDEN[size]
     assert config.embedding_size == 128
