@@ -204,6 +204,29 @@ class AlbertConfig:
             eos_token_id=3)
         return values
 
+    def num_parameters(self, pretraining_heads: bool = False) -> int:
+        """Weights of AlbertEncoder (+ the MLM and SOP heads), unbuilt.
+
+        Equal to count_params() of the built model (tested), so models too
+        large to allocate here (BERT-xlarge, 1.27B) can still be sized.
+        """
+        v, e, h = self.vocab_size, self.embedding_size, self.hidden_size
+        i = self.intermediate_size
+        # Word, position and token-type tables, then LayerNorm.
+        total = (v + self.max_position_embeddings + self.type_vocab_size) * e
+        total += 2 * e
+        if e != h:  # The E -> H projection exists only when they differ.
+            total += e * h + h
+        block = (4 * (h * h + h) + 2 * h  # q, k, v, output; LayerNorm.
+                 + (h * i + i) + (i * h + h) + 2 * h)  # FFN; LayerNorm.
+        total += self.num_hidden_groups * self.inner_group_num * block
+        total += h * h + h  # Pooler.
+        if pretraining_heads:
+            # MLM transform (H -> E), its LayerNorm, output bias over the
+            # tied embeddings; SOP [2, H] + bias.
+            total += h * e + e + 2 * e + v + 2 * h + 2
+        return total
+
     def replace(self, **changes: Any) -> "AlbertConfig":
         """A copy with some fields changed (e.g. dropout for fine-tuning)."""
         return dataclasses.replace(self, **changes)

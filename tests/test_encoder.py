@@ -27,6 +27,23 @@ def test_release_parameter_counts(size, encoder_params, pretrainer_params):
     model = AlbertPretrainer(config)
     assert model.encoder.count_params() == encoder_params
     assert model.count_params() == pretrainer_params
+    assert config.num_parameters() == encoder_params
+    assert config.num_parameters(pretraining_heads=True) == pretrainer_params
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # E != H, one group.
+    {"embedding_size": 8},  # E == H: no projection.
+    {"num_hidden_layers": 5, "num_hidden_groups": 3, "inner_group_num": 2},
+    {"num_hidden_groups": 2, "type_vocab_size": 3},
+])
+def test_num_parameters_counts_what_is_built(changes):
+    config = helpers.tiny_config(**changes)
+    model = AlbertPretrainer(config)
+    model(helpers.random_inputs(config))
+    assert config.num_parameters() == model.encoder.count_params()
+    assert config.num_parameters(pretraining_heads=True) == (
+        model.count_params())
 
 
 def test_outputs_keys_and_shapes():
