@@ -582,11 +582,16 @@ def write_test_results(path: str, probabilities: np.ndarray) -> None:
     fileio.write_atomic(path, "".join(lines))
 
 
+# The [B, L] features that dynamic padding cuts.
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
+
+
 def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
                  batch_size: int, is_training: bool,
                  is_regression: bool = False, drop_remainder: bool = False,
                  input_context: Optional[tf.distribute.InputContext] = None,
-                 seed: Optional[int] = None) -> tf.data.Dataset:
+                 seed: Optional[int] = None,
+                 pad_to_multiple: int = 0) -> tf.data.Dataset:
     """TFRecord features -> batches of the original's input_fn.
 
     Yields dicts: input_ids, input_mask, segment_ids int32 [B, L];
@@ -595,10 +600,13 @@ def make_dataset(path: Union[str, Sequence[str]], seq_length: int,
     (`seed` makes that reproducible). batch_size is per replica (use
     input_context.get_per_replica_batch_size), as pretraining_dataset;
     with an `input_context` each pipeline reads every n-th record. Keep
-    predict unsharded so its order matches the examples.
+    predict unsharded so its order matches the examples. pad_to_multiple
+    > 0: dynamic padding (finetune_input.make_batches), L varies by batch.
     """
     schema = (features.CLASSIFIER_REGRESSION if is_regression
               else features.CLASSIFIER)
     return finetune_input.make_batches(
         path, features.to_tf_spec(schema, L=seq_length), batch_size,
-        is_training, drop_remainder, input_context, seed)
+        is_training, drop_remainder, input_context, seed,
+        pad_to_multiple=pad_to_multiple,
+        sequence_features=SEQUENCE_FEATURES)

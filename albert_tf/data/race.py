@@ -419,11 +419,16 @@ def unflatten(values: Sequence, max_seq_length: int) -> list[list]:
             for i in range(NUM_CHOICES)]
 
 
+# The [B, C, L] features that dynamic padding cuts.
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
+
+
 def make_dataset(path: Union[str, Sequence[str]], max_seq_length: int,
                  batch_size: int, is_training: bool,
                  drop_remainder: bool = False,
                  input_context: Optional[tf.distribute.InputContext] = None,
-                 seed: Optional[int] = None) -> tf.data.Dataset:
+                 seed: Optional[int] = None,
+                 pad_to_multiple: int = 0) -> tf.data.Dataset:
     """RACE TFRecords -> batches shaped for AlbertMultipleChoice.
 
     Yields dicts: input_ids, input_mask, segment_ids int32 [B, C, L];
@@ -431,7 +436,9 @@ def make_dataset(path: Union[str, Sequence[str]], max_seq_length: int,
     training repeats, then shuffles with the original's buffer of 100
     (`seed` makes that reproducible); batch_size is per replica; with an
     `input_context` each pipeline reads every n-th record (keep predict
-    unsharded so its order matches the examples).
+    unsharded so its order matches the examples). pad_to_multiple > 0:
+    dynamic padding (finetune_input.make_batches), L varies by batch,
+    the longest over every choice.
     """
     def unflatten_choices(parsed):
         for name in ("input_ids", "input_mask", "segment_ids"):
@@ -443,7 +450,8 @@ def make_dataset(path: Union[str, Sequence[str]], max_seq_length: int,
     return finetune_input.make_batches(
         path, features.to_tf_spec(features.RACE, L=max_seq_length),
         batch_size, is_training, drop_remainder, input_context, seed,
-        postprocess=unflatten_choices)
+        postprocess=unflatten_choices, pad_to_multiple=pad_to_multiple,
+        sequence_features=SEQUENCE_FEATURES)
 
 
 # --------------------------------------------------------------------------

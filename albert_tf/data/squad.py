@@ -806,20 +806,28 @@ def feature_spec(max_seq_length: int, is_training: bool,
     return features_lib.to_tf_spec(schema, L=max_seq_length)
 
 
+# The [B, L] features that dynamic padding cuts (p_mask: v2 only).
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids", "p_mask")
+
+
 def make_dataset(path: str, max_seq_length: int, batch_size: int,
                  is_training: bool, version_2_with_negative: bool,
                  drop_remainder: bool = False,
                  input_context: Optional[tf.distribute.InputContext] = None,
-                 seed: Optional[int] = None) -> tf.data.Dataset:
+                 seed: Optional[int] = None,
+                 pad_to_multiple: int = 0) -> tf.data.Dataset:
     """Cached features -> batches, as the original input_fn_builder.
 
     Yields int32 dicts: unique_ids [B]; input_ids, input_mask,
     segment_ids [B, L]; p_mask [B, L] (v2); start_positions,
     end_positions, is_impossible [B] (training). Training repeats and
     shuffles with buffer 100; keep predict unsharded so its order is the
-    features' order.
+    features' order. pad_to_multiple > 0: dynamic padding
+    (finetune_input.make_batches), L varies by batch.
     """
+    spec = feature_spec(max_seq_length, is_training,
+                        version_2_with_negative)
     return finetune_input.make_batches(
-        path, feature_spec(max_seq_length, is_training,
-                           version_2_with_negative),
-        batch_size, is_training, drop_remainder, input_context, seed)
+        path, spec, batch_size, is_training, drop_remainder, input_context,
+        seed, pad_to_multiple=pad_to_multiple,
+        sequence_features=[n for n in SEQUENCE_FEATURES if n in spec])
