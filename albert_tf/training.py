@@ -17,6 +17,7 @@ of the same command resumes where the last checkpoint left off.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -152,6 +153,9 @@ class Trainer:
         self._eval_fn = None
         self._predict_fns: dict = {}
         self.history: list[dict] = []  # The logged metrics, in order.
+        # Training steps by batch width (the input_ids' last axis): with
+        # dynamic padding, one XLA compilation (or trace) per width.
+        self.batch_widths: collections.Counter = collections.Counter()
         self.is_chief = is_chief(strategy)
         # Every MultiWorkerMirrored worker must save (the save is a
         # collective); only the chief writes into output_dir.
@@ -206,7 +210,7 @@ class Trainer:
             grads, _ = optimization.clip_by_global_norm(grads, clip_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
         sums = self.task.metric_sums(outputs, features)
-        return loss, share, sums
+        return loss, share, sums, _batch_width(features)
 
     def _build_train_fn(self):
         replica_step = self._replica_train_step
@@ -216,25 +220,31 @@ class Trainer:
         sum_op = tf.distribute.ReduceOp.SUM
 
         def one_step(iterator):
-            loss, share, sums = strategy.run(replica_step,
-                                             args=(next(iterator),))
+            loss, share, sums, width = strategy.run(replica_step,
+                                                    args=(next(iterator),))
             self.global_step.assign_add(1)
+            # The widest replica's batch; local values, no collective.
+            width = tf.reduce_max(tf.stack(
+                strategy.experimental_local_results(width)))
             reduce = lambda x: strategy.reduce(sum_op, x, axis=None)
             # Each replica's loss is its share of the global loss.
             loss = reduce(loss)
             share = {k: reduce(v) for k, v in share.items()}
             sums = {k: (reduce(n), reduce(d)) for k, (n, d) in sums.items()}
-            return loss, share, sums
+            return loss, share, sums, width
 
         @tf.function
         def train_steps(iterator, num_steps):
             finite = tf.constant(True)
-            for _ in tf.range(num_steps - 1):
-                loss, _, _ = one_step(iterator)
+            widths = tf.TensorArray(tf.int32, size=num_steps)  # [num_steps]
+            for i in tf.range(num_steps - 1):
+                loss, _, _, width = one_step(iterator)
                 finite = tf.logical_and(finite, tf.math.is_finite(loss))
-            loss, share, sums = one_step(iterator)
+                widths = widths.write(i, width)
+            loss, share, sums, width = one_step(iterator)
             finite = tf.logical_and(finite, tf.math.is_finite(loss))
-            return finite, loss, share, sums
+            widths = widths.write(num_steps - 1, width)
+            return finite, loss, share, sums, widths.stack()
 
         return train_steps
 
@@ -322,8 +332,9 @@ class Trainer:
                           _next_multiple(step, config.log_every_n_steps),
                           step + config.iterations_per_loop]
             num_steps = min(boundaries) - step
-            finite, loss, share, sums = self._train_fn(
+            finite, loss, share, sums, widths = self._train_fn(
                 iterator, tf.constant(num_steps, tf.int32))
+            self.batch_widths.update(widths.numpy().tolist())
             step = int(self.global_step.numpy())
             if not bool(finite):
                 raise FloatingPointError(
@@ -367,7 +378,20 @@ class Trainer:
                     on_save(path)
         logging.info("Trained %d steps in %s", step - start_step,
                      _duration(time.time() - start_time))
+        self._log_batch_widths()
         return logs
+
+    def _log_batch_widths(self) -> None:
+        """How many batch widths (so traces / XLA compilations) were seen."""
+        widths = dict(sorted(self.batch_widths.items()))
+        if not widths or 0 in widths:  # No input_ids: nothing to say.
+            return
+        if self.config.jit_compile:
+            logging.info("XLA compiled the train step for %d shapes: %s",
+                         len(widths), widths)
+        else:
+            logging.info("Train batch widths (%d shapes): %s", len(widths),
+                         widths)
 
     def _weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v)))
@@ -526,7 +550,8 @@ class Trainer:
         """
         step = self._predict_fns.get(keys)
         if step is None:  # Traced once per output set, not per evaluation.
-            @tf.function
+            # reduce_retracing: dynamic padding varies the batch width.
+            @tf.function(reduce_retracing=True)
             def step(batch):
                 outputs = self.model(batch, training=False)
                 return {k: tf.cast(outputs[k], tf.float32) for k in keys}
@@ -538,11 +563,40 @@ class Trainer:
                    **{k: v.numpy() for k, v in step(batch).items()}}
             for key, value in row.items():
                 collected.setdefault(key, []).append(value)
-        return {k: np.concatenate(v) for k, v in collected.items()}
+        return {k: np.concatenate(pad_to_common_width(v))
+                for k, v in collected.items()}
 
     def restore(self, path: str) -> None:
         """Loads a checkpoint of this run (model, optimizer, step)."""
         self.checkpoint.read(path).expect_partial()
+
+
+def _batch_width(features: dict) -> tf.Tensor:
+    """The batch's sequence length (0 when there is no input_ids)."""
+    if "input_ids" not in features:
+        return tf.constant(0, tf.int32)
+    return tf.shape(features["input_ids"])[-1]
+
+
+def pad_to_common_width(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Pads batches of different widths (dynamic padding) along the last
+    axis to the widest, so they concatenate.
+
+    Integer features pad with 0 (as the TFRecords' padding); float outputs
+    with the float's lowest value, which no top-n ranking of logits ever
+    chooses over a real one. Batches that already agree are untouched.
+    """
+    if len(arrays) < 2 or arrays[0].ndim < 2 or len(
+            {a.shape[-1] for a in arrays}) == 1:
+        return arrays
+    width = max(a.shape[-1] for a in arrays)
+    padded = []
+    for a in arrays:
+        fill = (np.finfo(a.dtype).min if np.issubdtype(a.dtype, np.floating)
+                else 0)
+        pad = [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])]
+        padded.append(np.pad(a, pad, constant_values=fill))
+    return padded
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
