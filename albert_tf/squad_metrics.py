@@ -5,7 +5,8 @@ Algorithms from google-research/albert `squad_utils.py`
 (`accumulate_predictions_v1/v2`, `write_predictions_v1/v2`, `evaluate_v2`)
 and the official SQuAD v1.1 / v2.0 evaluation scripts, re-implemented:
 
-* v1: per window, the top n_best_size start and end logits; spans that
+* v1: per window, the top n_best_size start and end logits (of the real
+  tokens only, not the padding: a deliberate deviation); spans that
   start outside the window's context or where it lacks max context, end
   before they start or are longer than max_answer_length are dropped;
   the rest are ranked by start + end logit over all windows; text is
@@ -45,6 +46,11 @@ def best_indexes(logits: Sequence[float], n_best_size: int) -> list[int]:
     """Indices of the n largest logits; ties keep the lower index first."""
     order = np.argsort(-np.asarray(logits, np.float64), kind="stable")
     return [int(i) for i in order[:n_best_size]]
+
+
+def num_real_tokens(feature: Mapping) -> int:
+    """`[CLS] query [SEP] window [SEP]`: the positions input_mask covers."""
+    return feature["doc_offset"] + len(feature["tok_start_to_orig_index"]) + 1
 
 
 def softmax(scores: Sequence[float]) -> list[float]:
@@ -176,8 +182,16 @@ def predict_v1(examples: Sequence, features: Sequence[Mapping],
         prelim = []
         for position, feature in enumerate(feats):
             row = _row(rows, feature)
-            starts = best_indexes(start_logits[row], n_best_size)
-            ends = best_indexes(end_logits[row], n_best_size)
+            # Deliberate deviation: squad_utils.write_predictions ranks
+            # (_get_best_indexes) the top n_best_size over all
+            # max_seq_length positions, padding included, and drops the
+            # invalid ones afterwards, so padding logits can crowd real
+            # candidates out. Ranking only the window's real tokens
+            # makes the result independent of padding (dynamic padding
+            # cuts it); only spans inside them are ever valid.
+            real = num_real_tokens(feature)
+            starts = best_indexes(start_logits[row, :real], n_best_size)
+            ends = best_indexes(end_logits[row, :real], n_best_size)
             offset = feature["doc_offset"]
             spans = _SpanScores(position)
             for start in starts:
