@@ -132,6 +132,37 @@ def define_finetune_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_float("albert_dropout_prob", None, "If set, overrides both "
                        "hidden_dropout_prob and attention_probs_dropout_prob "
                        "of the config (Table 14's ALBERT DR).", **kw)
+    # New: the original padded every example to max_seq_length.
+    flags.DEFINE_bool("dynamic_padding", None, "Cut each batch to its "
+                      "longest example, rounded up to a multiple of "
+                      "--padding_bucket (same results, less compute). "
+                      "Default: on, except on TPUs (--use_tpu / "
+                      "--strategy=tpu), which need static shapes.", **kw)
+    flags.DEFINE_integer("padding_bucket", 64, "With --dynamic_padding: "
+                         "batch widths are multiples of this (fewer shapes "
+                         "to trace or XLA-compile).", lower_bound=1, **kw)
+
+
+def padding_from_flags(fv: flags.FlagValues) -> int:
+    """pad_to_multiple for the tasks: --padding_bucket, or 0 (fixed length).
+
+    Resolves the --dynamic_padding default (on unless on TPU) and writes
+    the choice back into `fv`, so flags.txt records it.
+    """
+    from absl import app
+
+    on_tpu = fv.use_tpu or fv.strategy == "tpu"
+    if fv.dynamic_padding and on_tpu:
+        raise app.UsageError(
+            "--dynamic_padding: TPUs (--use_tpu / --strategy=tpu) need "
+            "static shapes; drop --dynamic_padding (it is off by default "
+            "on TPU) or pass --nodynamic_padding")
+    if fv.padding_bucket < 1:
+        raise app.UsageError(f"--padding_bucket={fv.padding_bucket} must "
+                             f"be > 0")
+    if fv.dynamic_padding is None:
+        fv.dynamic_padding = not on_tpu
+    return fv.padding_bucket if fv.dynamic_padding else 0
 
 
 def finetune_config(fv: flags.FlagValues):
@@ -148,6 +179,7 @@ def finetune_config(fv: flags.FlagValues):
     if not (fv.spm_model_file or fv.vocab_file):
         raise app.UsageError("one of --spm_model_file or --vocab_file is "
                              "required")
+    padding_from_flags(fv)  # Refuses TPU + --dynamic_padding early.
     config = AlbertConfig.from_json_file(fv.albert_config_file)
     if fv.albert_dropout_prob is not None:
         config = config.replace(

@@ -42,7 +42,8 @@ class ClassificationTask:
                  do_lower_case: bool = True, max_seq_length: int = 512,
                  cached_dir: str, eval_batch_size: int = 8,
                  predict_batch_size: int = 8, dtype: str = "float32",
-                 dropout_prob: float = 0.1, seed: int | None = None):
+                 dropout_prob: float = 0.1, seed: int | None = None,
+                 pad_to_multiple: int = 0):
         if max_seq_length > config.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length={max_seq_length} > max_position_embeddings="
@@ -64,6 +65,8 @@ class ClassificationTask:
         self.dtype = dtype
         self.dropout_prob = dropout_prob
         self.seed = seed
+        # > 0: dynamic padding (finetune_input.make_batches), 0: fixed.
+        self.pad_to_multiple = pad_to_multiple
         self.key_metric = glue_metrics.KEY_METRIC[task_name.lower()]
         self.task_id = f"glue/{task_name.lower()}"
         self._files: dict[str, glue.FeatureFile] = {}
@@ -135,7 +138,8 @@ class ClassificationTask:
     def _dataset(self, split: str, batch_size: int) -> tf.data.Dataset:
         return glue.make_dataset(
             self._files[split].path, self.max_seq_length, batch_size,
-            is_training=False, is_regression=self.processor.is_regression)
+            is_training=False, is_regression=self.processor.is_regression,
+            pad_to_multiple=self.pad_to_multiple)
 
     def train_dataset(self, context: tf.distribute.InputContext,
                       global_batch_size: int) -> tf.data.Dataset:
@@ -143,7 +147,8 @@ class ClassificationTask:
             self._files["train"].path, self.max_seq_length,
             context.get_per_replica_batch_size(global_batch_size),
             is_training=True, is_regression=self.processor.is_regression,
-            drop_remainder=True, input_context=context, seed=self.seed)
+            drop_remainder=True, input_context=context, seed=self.seed,
+            pad_to_multiple=self.pad_to_multiple)
 
     def _logits(self, trainer: training.Trainer, split: str,
                 batch_size: int) -> dict:

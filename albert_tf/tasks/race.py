@@ -48,7 +48,7 @@ class RaceTask:
                  middle_only: bool = False, feature_files: dict[str, str],
                  eval_batch_size: int = 8, predict_batch_size: int = 8,
                  dtype: str = "float32", dropout_prob: float = 0.1,
-                 seed: int | None = None):
+                 seed: int | None = None, pad_to_multiple: int = 0):
         if max_seq_length > config.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length={max_seq_length} > max_position_embeddings="
@@ -71,6 +71,8 @@ class RaceTask:
         self.dtype = dtype
         self.dropout_prob = dropout_prob
         self.seed = seed
+        # > 0: dynamic padding (finetune_input.make_batches), 0: fixed.
+        self.pad_to_multiple = pad_to_multiple
         self._examples: dict[str, list] = {}
 
     # ---------------------------------------------------- training.Task ---
@@ -164,7 +166,8 @@ class RaceTask:
     def _dataset(self, split: str) -> tf.data.Dataset:
         return race.make_dataset(self.feature_files[split],
                                  self.max_seq_length,
-                                 self.batch_sizes[split], is_training=False)
+                                 self.batch_sizes[split], is_training=False,
+                                 pad_to_multiple=self.pad_to_multiple)
 
     def train_dataset(self, context: tf.distribute.InputContext,
                       global_batch_size: int) -> tf.data.Dataset:
@@ -172,7 +175,7 @@ class RaceTask:
             self.feature_files["train"], self.max_seq_length,
             context.get_per_replica_batch_size(global_batch_size),
             is_training=True, drop_remainder=True, input_context=context,
-            seed=self.seed)
+            seed=self.seed, pad_to_multiple=self.pad_to_multiple)
 
     def _probabilities(self, trainer: training.Trainer,
                        split: str) -> tuple[np.ndarray, dict]:

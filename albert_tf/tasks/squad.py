@@ -97,12 +97,20 @@ class SquadTask:
                  predict_feature_left_file: str,
                  predict_batch_size: int = 8, num_workers: int = 1,
                  dtype: str = "float32", dropout_prob: float = 0.1,
-                 seed: int | None = None):
+                 seed: int | None = None, pad_to_multiple: int = 0):
         if options.max_seq_length > config.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length={options.max_seq_length} > "
                 f"max_position_embeddings={config.max_position_embeddings} "
                 f"of the config")
+        beam = max(prediction.start_n_top, prediction.end_n_top)
+        if (version_2_with_negative and 0 < pad_to_multiple < beam
+                < options.max_seq_length):
+            # The v2 head takes the top start_n_top / end_n_top of the
+            # (cut) positions: a batch must be at least that wide.
+            raise ValueError(
+                f"padding_bucket={pad_to_multiple} (dynamic padding) must "
+                f"be >= start_n_top / end_n_top ({beam}) for SQuAD v2")
         self.config = config
         self.optimizer_config = optimizer
         self.v2 = version_2_with_negative
@@ -120,6 +128,8 @@ class SquadTask:
         self.dtype = dtype
         self.dropout_prob = dropout_prob
         self.seed = seed
+        # > 0: dynamic padding (finetune_input.make_batches), 0: fixed.
+        self.pad_to_multiple = pad_to_multiple
         self.key_metric = "dev_tuned_f1" if self.v2 else "f1"
         self.task_id = "squad_v2" if self.v2 else "squad_v1"
         self._tokenizer = None
@@ -250,13 +260,15 @@ class SquadTask:
             self.train_feature_file, self.options.max_seq_length,
             context.get_per_replica_batch_size(global_batch_size),
             is_training=True, version_2_with_negative=self.v2,
-            drop_remainder=True, input_context=context, seed=self.seed)
+            drop_remainder=True, input_context=context, seed=self.seed,
+            pad_to_multiple=self.pad_to_multiple)
 
     def _predictions(self, trainer: training.Trainer):
         dataset = squad.make_dataset(
             self.predict_feature_file, self.options.max_seq_length,
             self.predict_batch_size, is_training=False,
-            version_2_with_negative=self.v2)
+            version_2_with_negative=self.v2,
+            pad_to_multiple=self.pad_to_multiple)
         p = self.prediction
         if not self.v2:
             out = trainer.predict(dataset, V1_OUTPUTS)
