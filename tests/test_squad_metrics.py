@@ -175,3 +175,22 @@ def test_missing_model_output_is_an_error():
     with pytest.raises(ValueError, match="unique_id 1"):
         m.predict_v1([Example("q", TEXT)], feats, np.array([2]),
                      np.zeros((1, 8)), np.zeros((1, 8)))
+
+
+def test_predict_v1_ranks_only_real_tokens():
+    """Padding logits (positions after the last [SEP]) never crowd a real
+    span out of the n-best: a deliberate deviation from the original's
+    _get_best_indexes over all max_seq_length positions."""
+    examples = [Example("q", TEXT)]
+    feats = [feature(7, 0, 3, STARTS, ENDS, [1, 1, 1, 1])]
+    start = np.full((1, 12), -9.0, np.float32)  # 8 real positions + 4 pad.
+    end = np.full((1, 12), -9.0, np.float32)
+    start[0, 5], end[0, 6] = 1.0, 1.0  # "dog ran"
+    start[0, 8:], end[0, 8:] = 50.0, 50.0  # Padding: higher than any.
+    preds, _ = m.predict_v1(examples, feats, np.array([7]), start, end,
+                            n_best_size=2, max_answer_length=3)
+    assert preds["q"] == "dog ran"
+    # The same outputs cut to the real tokens (dynamic padding) agree.
+    cut, _ = m.predict_v1(examples, feats, np.array([7]), start[:, :8],
+                          end[:, :8], n_best_size=2, max_answer_length=3)
+    assert cut == preds
