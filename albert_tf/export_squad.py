@@ -376,11 +376,17 @@ class _SquadModule(tf.Module):
         best valid span, score -inf where none; plus cls_logits for v2."""
         neg_inf = tf.constant(-float("inf"), tf.float64)
         if not self.v2:
+            # Rank real tokens only, as squad_metrics.predict_v1 (the
+            # original's _get_best_indexes also ranks padding, which then
+            # crowds real spans out of the n-best).
+            width = tf.shape(outputs["start_logits"])[1]
+            real = (tf.range(width)[None, :]
+                    < tf.cast(offset + span_len + 1, tf.int32)[:, None])
+            rank = lambda x: tf.where(real, tf.cast(x, tf.float64), neg_inf)
             start_values, start_index = tf.math.top_k(
-                tf.cast(outputs["start_logits"], tf.float64),
-                self.n_best_size)  # [W, n]
+                rank(outputs["start_logits"]), self.n_best_size)  # [W, n]
             end_values, end_index = tf.math.top_k(
-                tf.cast(outputs["end_logits"], tf.float64), self.n_best_size)
+                rank(outputs["end_logits"]), self.n_best_size)
             starts = tf.broadcast_to(start_index[:, :, None],
                                      [tf.shape(start_index)[0],
                                       self.n_best_size, self.n_best_size])
