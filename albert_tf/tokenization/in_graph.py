@@ -190,6 +190,20 @@ class InGraphTokenizer(tf.Module):
         if self.hf_compat:
             text = tf.strings.regex_replace(text, "``", '"')
             text = tf.strings.regex_replace(text, "''", '"')
+        # A batch of ASCII skips steps 3-4's code-point tables: NFKD leaves
+        # ASCII as it is, and str.lower on it is tf.strings.lower's byte-wise
+        # ASCII lowering. NUL stays on the table path (see above). About
+        # half the cost of normalize on short English text.
+        ascii_only = tf.reduce_all(
+            tf.strings.regex_full_match(text, "[\\x01-\\x7f]*"))
+        return tf.cond(ascii_only, lambda: self._normalize_ascii(text),
+                       lambda: self._normalize_code_points(text))
+
+    def _normalize_ascii(self, text: tf.Tensor) -> tf.Tensor:
+        return tf.strings.lower(text) if self.do_lower_case else text
+
+    def _normalize_code_points(self, text: tf.Tensor) -> tf.Tensor:
+        """Steps 3-4 on any text: [B] string -> [B] string."""
         cps = tf.strings.unicode_decode(
             text, "UTF-8", errors="replace")  # [B, (N)] int32
         cps = _map_code_points(cps, *self._accents)
@@ -202,6 +216,15 @@ class InGraphTokenizer(tf.Module):
         """The digit-comma rule on [B, (P)] pieces -> [B, (P')] pieces."""
         flat = pieces.flat_values  # [N]
         is_rule = tf.strings.regex_full_match(flat, f"(?s).*{self._digits},")
+        # Most batches have no such piece: skip the second SentencePiece
+        # pass and the ragged merge.
+        return tf.cond(tf.reduce_any(is_rule),
+                       lambda: self._split_rule_pieces(pieces, is_rule),
+                       lambda: pieces)
+
+    def _split_rule_pieces(self, pieces: tf.RaggedTensor,
+                           is_rule: tf.Tensor) -> tf.RaggedTensor:
+        flat = pieces.flat_values  # [N]
         # piece[:-1] without any `▁`; "" (-> no pieces) where the rule is off.
         prefix = tf.strings.regex_replace(
             tf.strings.regex_replace(flat, ",$", ""), _UNDERLINE, "")
