@@ -1,6 +1,6 @@
 """End-to-end CPU inference: albert_tf vs HF transformers vs keras-hub.
 
-  nice python bench/bench_inference.py                 # 3 rounds, ~10 min
+  nice python bench/bench_inference.py                 # 3 rounds, ~4 min
   nice python bench/bench_inference.py --rounds=1 --num_sentences=64 \\
       --latency_sentences=10                           # smoke run
 
@@ -31,12 +31,16 @@ so no contender runs the encoder on more padding than another). keras-hub
 has no lowercasing for an uncased vocabulary, so its contender lowercases
 in-graph (tf.strings.lower) first. No contender uses XLA.
 
-Method: every contender runs alone in a fresh process per round, does one
-untimed pass of the whole workload, then the timed one: throughput at
---batch_size over the dev sentences, and batch-1 latency (median, p95) over
---latency_sentences single sentences. Rounds are interleaved with the order
-reversed every other round; the summary gives medians and min-max over
-rounds. All contenders get --num_threads intra-op (and inter-op) threads.
+Method: every contender runs alone in a fresh process per measure and per
+round, does one untimed pass of that measure's workload, then the timed
+one: throughput at --batch_size over the dev sentences with --num_threads
+intra-op (and inter-op) threads; batch-1 latency (median, p95) over
+--latency_sentences single sentences, once per --latency_threads count
+(default 1 and all cores: TensorFlow is fastest at batch 1 with one
+thread, torch with two). Every contender runs every thread count, and
+each is compared at its best as well as at equal counts. Rounds are
+interleaved with the order reversed every other round; the summary gives
+medians and min-max over rounds.
 
 Checks (recorded in the JSON): every contender's logits on the same
 albert_tf ids equal albert_tf's (atol --parity_atol), and end to end on the
@@ -151,37 +155,38 @@ def read_sentences(path: str) -> list[str]:
                 if line.strip()]
 
 
-def timed_workload(predict, sentences: list[str], singles: list[str],
-                   batch_size: int) -> dict:
-    """One untimed pass, then throughput at batch_size and batch-1 latency.
+def timed_throughput(predict, sentences: list[str], batch_size: int
+                     ) -> dict:
+    """One untimed pass over all batches, then the timed one.
 
     predict: list of raw strings -> list of label strings.
     """
     groups = batches(sentences, batch_size)
-    for group in groups:  # Warm-up: the whole workload once, untimed.
+    for group in groups:  # Warm-up, untimed.
         predict(group)
-    for text in singles:
-        predict([text])
     labels = []
     start = time.perf_counter()
     for group in groups:
         labels.extend(predict(group))
     elapsed = time.perf_counter() - start
+    if len(labels) != len(sentences):
+        raise RuntimeError(f"predict returned {len(labels)} labels for "
+                           f"{len(sentences)} sentences")
+    return {"throughput_sentences_per_s": len(sentences) / elapsed,
+            "throughput_elapsed_s": elapsed, "labels": labels}
+
+
+def timed_latency(predict, singles: list[str]) -> dict:
+    """One untimed pass over the single sentences, then each one timed."""
+    for text in singles:  # Warm-up, untimed.
+        predict([text])
     latencies = []
     for text in singles:
         start = time.perf_counter()
         predict([text])
         latencies.append(time.perf_counter() - start)
-    if len(labels) != len(sentences):
-        raise RuntimeError(f"predict returned {len(labels)} labels for "
-                           f"{len(sentences)} sentences")
-    return {
-        "throughput_sentences_per_s": len(sentences) / elapsed,
-        "throughput_elapsed_s": elapsed,
-        "latency_median_ms": 1e3 * statistics.median(latencies),
-        "latency_p95_ms": 1e3 * percentile(latencies, 95),
-        "labels": labels,
-    }
+    return {"latency_median_ms": 1e3 * statistics.median(latencies),
+            "latency_p95_ms": 1e3 * percentile(latencies, 95)}
 
 
 # --------------------------------------------------------------------------
@@ -498,10 +503,13 @@ def worker_main(spec_path: str) -> None:
     predict, parity, info = WORKERS[spec["contender"]](spec)
     info["setup_s"] = time.perf_counter() - start
     sentences = spec["sentences"]
-    singles = sentences[:spec["latency_sentences"]]
-    result = {"contender": spec["contender"], **info,
-              **timed_workload(predict, sentences, singles,
-                               spec["batch_size"])}
+    result = {"contender": spec["contender"], "mode": spec["mode"], **info}
+    if spec["mode"] == "throughput":
+        result.update(timed_throughput(predict, sentences,
+                                       spec["batch_size"]))
+    else:
+        result.update(timed_latency(
+            predict, sentences[:spec["latency_sentences"]]))
     if spec["parity"]:
         ids, e2e, on_ref = parity(spec["check_texts"], spec["ref"])
         result.update(ids=ids, check_logits=e2e, ref_logits=on_ref)
@@ -534,7 +542,11 @@ def _define_flags() -> None:
     flags.DEFINE_integer("batch_size", 32, "Throughput batch size.")
     flags.DEFINE_integer("max_seq_length", 128, "As run_classifier.")
     flags.DEFINE_integer("num_threads", os.cpu_count() or 1,
-                         "Intra-op and inter-op threads for every contender.")
+                         "Intra-op and inter-op threads for every contender "
+                         "in the throughput processes.")
+    flags.DEFINE_list("latency_threads", sorted({1, os.cpu_count() or 1}),
+                      "Thread counts for the batch-1 latency processes; "
+                      "every contender runs each, and its best is compared.")
     flags.DEFINE_integer("seed", 12345, "Model weights.")
     flags.DEFINE_integer("vocab_size", 30000, "SentencePiece vocabulary.")
     flags.DEFINE_integer("parity_sentences", 16,
@@ -664,21 +676,36 @@ def _reference_ids(spm_model: str, texts: list[str],
             for k in ("input_ids", "input_mask", "segment_ids")}
 
 
-def _summarize(per_round: dict, contenders: list[str]) -> dict:
+def _summarize(per_round: dict, contenders: list[str],
+               latency_threads: list[int]) -> dict:
+    """Spreads over rounds; each contender's batch-1 latency is taken at
+    its best thread count (by median over rounds), which is copied into
+    each round's `latency_median_ms` / `latency_p95_ms`."""
     summary = {}
     for name in contenders:
         runs = per_round[name]
-        summary[name] = {
-            m: spread([r[m] for r in runs]) for m in (
-                "throughput_sentences_per_s", "latency_median_ms",
-                "latency_p95_ms")}
+        summary[name] = {"throughput_sentences_per_s": spread(
+            [r["throughput_sentences_per_s"] for r in runs])}
+        for t in latency_threads:
+            for m in ("latency_median_ms", "latency_p95_ms"):
+                summary[name][f"{m}@{t}"] = spread([r[f"{m}@{t}"]
+                                                    for r in runs])
+        best = min(latency_threads, key=lambda t: summary[name][
+            f"latency_median_ms@{t}"]["median"])
+        summary[name]["latency_best_threads"] = best
+        for r in runs:
+            r["latency_median_ms"] = r[f"latency_median_ms@{best}"]
+            r["latency_p95_ms"] = r[f"latency_p95_ms@{best}"]
+        for m in ("latency_median_ms", "latency_p95_ms"):
+            summary[name][m] = summary[name][f"{m}@{best}"]
         summary[name]["wall_s"] = spread([r["wall_s"] for r in runs])
         summary[name]["peak_rss_mb"] = spread(
             [r["peak_rss_max_process_mb"] for r in runs])
     return summary
 
 
-def _ratios(per_round: dict, summary: dict, contenders: list[str]) -> dict:
+def _ratios(per_round: dict, summary: dict, contenders: list[str],
+           latency_threads: list[int]) -> dict:
     """Ratios of medians, and the same ratio within each round."""
     def ratio(a, b, metric):
         med = (summary[a][metric]["median"] / summary[b][metric]["median"])
@@ -699,6 +726,9 @@ def _ratios(per_round: dict, summary: dict, contenders: list[str]) -> dict:
     if "hf_torch" in contenders:
         out["throughput_albert_tf_over_hf"] = ratio(best_thr, "hf_torch", thr)
         out["latency_albert_tf_over_hf"] = ratio(best_lat, "hf_torch", lat)
+        for t in latency_threads:  # Both at the same thread count.
+            out[f"latency_albert_tf_over_hf@{t}threads"] = ratio(
+                best_lat, "hf_torch", f"latency_median_ms@{t}")
     if "keras_hub" in contenders:
         out["throughput_albert_tf_over_keras_hub"] = ratio(
             best_thr, "keras_hub", thr)
@@ -709,6 +739,10 @@ def _ratios(per_round: dict, summary: dict, contenders: list[str]) -> dict:
             "albert_tf_saved_model", "albert_tf_python", thr)
         out["latency_saved_model_over_python"] = ratio(
             "albert_tf_saved_model", "albert_tf_python", lat)
+        for t in latency_threads:
+            out[f"latency_saved_model_over_python@{t}threads"] = ratio(
+                "albert_tf_saved_model", "albert_tf_python",
+                f"latency_median_ms@{t}")
     goals = {}
     if "throughput_albert_tf_over_hf" in out:
         goals["throughput_ge_1.25x_hf"] = (
@@ -756,17 +790,21 @@ def _parity(first: dict, contenders: list[str], atol: float,
     return out
 
 
-def _table(summary: dict, contenders: list[str]) -> str:
-    lines = [f"{'contender':24s} {'sent/s (b32)':>22s} "
-             f"{'b1 median ms':>22s} {'b1 p95 ms':>10s}"]
+def _table(summary: dict, contenders: list[str],
+           latency_threads: list[int]) -> str:
+    lines = [f"{'contender':24s} {'sent/s (b32)':>22s} " + " ".join(
+        f"{f'b1 median ms @{t}thr':>22s} {'p95':>6s}"
+        for t in latency_threads)]
     for name in contenders:
         s = summary[name]
         t = s["throughput_sentences_per_s"]
-        m = s["latency_median_ms"]
-        lines.append(
-            f"{name:24s} {t['median']:8.1f} [{t['min']:6.1f}-{t['max']:6.1f}]"
-            f" {m['median']:8.2f} [{m['min']:5.2f}-{m['max']:5.2f}]"
-            f" {s['latency_p95_ms']['median']:10.2f}")
+        row = (f"{name:24s} {t['median']:8.1f} "
+               f"[{t['min']:6.1f}-{t['max']:6.1f}]")
+        for n in latency_threads:
+            m = s[f"latency_median_ms@{n}"]
+            row += (f" {m['median']:8.2f} [{m['min']:5.2f}-{m['max']:5.2f}]"
+                    f" {s[f'latency_p95_ms@{n}']['median']:6.2f}")
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -809,20 +847,26 @@ def main(argv) -> None:
     load_before = os.getloadavg()
     per_round = {c: [] for c in contenders}
     first = {}
-    orders = round_orders(contenders, FLAGS.rounds)
+    latency_threads = sorted({int(t) for t in FLAGS.latency_threads})
+    jobs = [(name, mode, threads) for name in contenders for mode, threads in
+            [("throughput", FLAGS.num_threads)]
+            + [("latency", t) for t in latency_threads]]
+    orders = round_orders(jobs, FLAGS.rounds)
     for r, order in enumerate(orders):
-        for name in order:
-            spec = {"contender": name, "spm_model": spm_model,
+        merged = {c: {} for c in contenders}
+        for name, mode, threads in order:
+            tag = f"{name}_{mode}{threads}_r{r}"
+            spec = {"contender": name, "mode": mode, "spm_model": spm_model,
                     "config": config, **paths,
                     "sentences": sentences,
                     "latency_sentences": FLAGS.latency_sentences,
                     "batch_size": FLAGS.batch_size,
                     "max_seq_length": FLAGS.max_seq_length,
-                    "threads": FLAGS.num_threads,
-                    "parity": r == 0, "check_texts": check_texts,
-                    "ref": ref,
-                    "out": os.path.join(run_dir, f"{name}_r{r}.json")}
-            spec_path = os.path.join(run_dir, f"{name}_r{r}.spec.json")
+                    "threads": threads,
+                    "parity": r == 0 and mode == "throughput",
+                    "check_texts": check_texts, "ref": ref,
+                    "out": os.path.join(run_dir, f"{tag}.json")}
+            spec_path = os.path.join(run_dir, f"{tag}.spec.json")
             with open(spec_path, "w") as f:
                 json.dump(spec, f)
             python = FLAGS.hf_python if name == "hf_torch" else sys.executable
@@ -832,25 +876,37 @@ def main(argv) -> None:
             if os.path.exists(spec["out"]):
                 os.remove(spec["out"])
             mem = common.run_measured(
-                cmd, env=env,
-                log_path=os.path.join(run_dir, f"{name}_r{r}.log"))
+                cmd, env=env, log_path=os.path.join(run_dir, f"{tag}.log"))
             with open(spec["out"]) as f:
                 result = json.load(f)
-            result.update(mem)
-            logging.info("round %d %-22s %8.1f sent/s  b1 %.2f ms (p95 %.2f)"
-                         "  [%.0f s]", r, name,
-                         result["throughput_sentences_per_s"],
-                         result["latency_median_ms"],
-                         result["latency_p95_ms"], mem["wall_s"])
-            if r == 0:
-                first[name] = result
-            per_round[name].append(result)
+            if mode == "throughput":
+                logging.info("round %d %-22s %8.1f sent/s (%d threads) "
+                             "[%.0f s]", r, name,
+                             result["throughput_sentences_per_s"], threads,
+                             mem["wall_s"])
+                result.update(mem)
+                merged[name].update(result)
+                if r == 0:
+                    first[name] = result
+            else:
+                logging.info("round %d %-22s b1 %.2f ms (p95 %.2f) (%d "
+                             "threads) [%.0f s]", r, name,
+                             result["latency_median_ms"],
+                             result["latency_p95_ms"], threads, mem["wall_s"])
+                merged[name][f"latency_median_ms@{threads}"] = (
+                    result["latency_median_ms"])
+                merged[name][f"latency_p95_ms@{threads}"] = (
+                    result["latency_p95_ms"])
+                merged[name].setdefault("latency_threads_seen", {})[
+                    str(threads)] = result["threads"]
+        for name in contenders:
+            per_round[name].append(merged[name])
     load_after = os.getloadavg()
 
-    summary = _summarize(per_round, contenders)
-    ratios = _ratios(per_round, summary, contenders)
+    summary = _summarize(per_round, contenders, latency_threads)
+    ratios = _ratios(per_round, summary, contenders, latency_threads)
     parity = _parity(first, contenders, FLAGS.parity_atol, sentences)
-    table = _table(summary, contenders)
+    table = _table(summary, contenders, latency_threads)
     logging.info("\n%s", table)
     for k, v in ratios.items():
         if isinstance(v, dict) and "of_medians" in v:
@@ -889,8 +945,11 @@ def main(argv) -> None:
                  "padding": "each batch to its longest row"},
         "method": {"rounds": FLAGS.rounds, "orders": orders,
                    "num_threads": FLAGS.num_threads,
-                   "process": "fresh process per contender per round; one "
-                              "untimed pass of the workload first"},
+                   "latency_threads": latency_threads,
+                   "process": "fresh process per contender, per measure "
+                              "(throughput; latency at each thread count) "
+                              "and per round; one untimed pass of the "
+                              "workload first"},
         "contenders": first_info,
         "summary": summary, "ratios": ratios, "parity": parity,
         "per_round": per_round_slim,
