@@ -159,9 +159,12 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
             save_checkpoints_steps=3, iterations_per_loop=1,
             log_every_n_steps=1, do_eval=False) + ["--deterministic"]
 
+    # The uninterrupted run goes beside the killed one: they share nothing
+    # but the records, and the test takes half the wall time.
     straight = tmp_path / "straight"
-    result = _runner(args(straight))
-    assert result.returncode == 0, result.stderr[-3000:]
+    straight_run = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_pretraining.py"), *args(straight)],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(
@@ -177,6 +180,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
     result = _runner(args(killed))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resumed from" in result.stderr
+    _finish(straight_run)
 
     expected = _read_weights(str(straight / "ckpt-12"))
     got = _read_weights(str(killed / "ckpt-12"))
@@ -198,17 +202,6 @@ def _finish(process):
     assert process.returncode == 0, stderr[-3000:]
 
 
-def test_mirrored_follows_the_single_device_loss(one_file_records, tmp_path):
-    single = tmp_path / "single.json"
-    mirrored = tmp_path / "mirrored.json"
-    _finish(_distributed("one_device", one_file_records, single))
-    _finish(_distributed("mirrored", one_file_records, mirrored, cpus=2))
-    a, b = json.loads(single.read_text()), json.loads(mirrored.read_text())
-    assert (a["replicas"], b["replicas"]) == (1, 2)
-    assert len(a["losses"]) == 5
-    np.testing.assert_allclose(b["losses"], a["losses"], atol=1e-5)
-
-
 def _free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -219,28 +212,50 @@ def _free_ports(n):
     return ports
 
 
-def test_two_local_workers_agree_with_each_other_and_one_device(one_file_records, tmp_path):
+@pytest.fixture(scope="module")
+def distributed_runs(one_file_records, tmp_path_factory):
+    """The same 5 steps on one device, 2 mirrored CPUs and 2 local workers.
+
+    All four processes start at once (the two workers must; the others
+    share nothing with them), so the tests below wait for the slowest one
+    instead of the sum.
+    """
+    out = tmp_path_factory.mktemp("distributed")
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
+    processes = {
+        "single": _distributed("one_device", one_file_records,
+                               out / "single.json"),
+        "mirrored": _distributed("mirrored", one_file_records,
+                                 out / "mirrored.json", cpus=2)}
     for index in range(2):
         tf_config = {"cluster": {"worker": workers},
                      "task": {"type": "worker", "index": index}}
-        env = dict(ENV, TF_CONFIG=json.dumps(tf_config))
-        processes.append(_distributed(
+        processes[f"worker{index}"] = _distributed(
             "multi_worker_mirrored", one_file_records,
-            tmp_path / f"worker{index}.json", env=env))
-    for process in processes:
+            out / f"worker{index}.json",
+            env=dict(ENV, TF_CONFIG=json.dumps(tf_config)))
+    for process in processes.values():
         _finish(process)
-    a, b = (json.loads((tmp_path / f"worker{i}.json").read_text())
-            for i in range(2))
+    return {name: json.loads((out / f"{name}.json").read_text())
+            for name in processes}
+
+
+def test_mirrored_follows_the_single_device_loss(distributed_runs):
+    a, b = distributed_runs["single"], distributed_runs["mirrored"]
+    assert (a["replicas"], b["replicas"]) == (1, 2)
+    assert len(a["losses"]) == 5
+    np.testing.assert_allclose(b["losses"], a["losses"], atol=1e-5)
+
+
+def test_two_local_workers_agree_with_each_other_and_one_device(
+        distributed_runs):
+    a, b = distributed_runs["worker0"], distributed_runs["worker1"]
     assert a["replicas"] == b["replicas"] == 2
     assert a["weights"] == b["weights"]
     assert a["losses"] == b["losses"] and len(a["losses"]) == 5
     # And two workers compute what one device does at the same global
     # batch: the same losses and the same final weights.
-    single = tmp_path / "single.json"
-    _finish(_distributed("one_device", one_file_records, single))
-    one = json.loads(single.read_text())
+    one = distributed_runs["single"]
     assert one["replicas"] == 1
     np.testing.assert_allclose(a["losses"], one["losses"], atol=1e-5)
     assert set(a["weights"]) == set(one["weights"])
