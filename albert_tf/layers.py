@@ -60,9 +60,42 @@ def initializer(config: AlbertConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
+def _add_bias(x, bias):
+    """x + bias; BiasAdd on TensorFlow, whose CPU graph optimizer (remapper)
+    fuses MatMul + BiasAdd (+ activation) into one oneDNN call."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # Only the TF backend has BiasAdd.
+        return tf.nn.bias_add(x, bias)
+    return ops.add(x, bias)
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class MatrixDense(keras.layers.Dense):
+    """Dense on [..., In] as one [N, In] x [In, Out] matmul plus a bias add.
+
+    The original's transformer works on [B*T, H] matrices
+    (modeling.reshape_to_matrix). Keras's Dense uses tensordot and an Add
+    instead, which TensorFlow cannot fuse; this form makes ALBERT-base's
+    CPU train step about 5% faster (bench/bench_pretraining.py). Same
+    variables and names, same values.
+    """
+
+    def call(self, inputs, training=None):
+        leading = ops.shape(inputs)[:-1]
+        x = ops.reshape(inputs, (-1, inputs.shape[-1]))  # [N, In]
+        x = ops.matmul(x, ops.cast(self.kernel, x.dtype))  # [N, Out]
+        if self.use_bias:
+            x = _add_bias(x, ops.cast(self.bias, x.dtype))
+        if self.activation is not None:
+            x = self.activation(x)
+        if len(inputs.shape) == 2:
+            return x
+        return ops.reshape(x, (*leading, self.units))  # [..., Out]
+
+
 def dense(units: int, config: AlbertConfig, name: str, dtype, activation=None,
           use_bias: bool = True) -> keras.layers.Dense:
-    return keras.layers.Dense(
+    return MatrixDense(
         units, activation=activation, use_bias=use_bias,
         kernel_initializer=initializer(config), name=name, dtype=dtype)
 
