@@ -28,6 +28,9 @@ intra- and inter-op threads of TF and torch):
   (training.Trainer._build_train_fn, the steps loop run_pretraining.py
   runs), MLM + SOP, LAMB, global-norm clipping at 1.0;
 - `albert_tf_jit`: the same with RunConfig.jit_compile=True (XLA);
+- `albert_tf_bf16` (not run by default, not in the ratios against the
+  float32 peers): the same step under --dtype=bfloat16 (mixed_bfloat16:
+  bf16 matmuls, float32 variables), to show what bf16 buys on this CPU;
 - `keras_hub`: keras-hub AlbertMaskedLM (TF backend), global-norm
   clipping at 1.0, AdamW;
 - `hf_transformers`: HF transformers AlbertForPreTraining (PyTorch CPU),
@@ -79,7 +82,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # noqa: E402
 
 ROOT = common.REPO
-TF_CONTENDERS = ("albert_tf", "albert_tf_jit", "keras_hub")
+TF_CONTENDERS = ("albert_tf", "albert_tf_jit", "albert_tf_bf16", "keras_hub")
 
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
 flags.DEFINE_integer("steps", 5, "Timed steps per contender per round.")
@@ -98,7 +101,8 @@ flags.DEFINE_string("albert_config_file", os.path.join(
     ROOT, "configs", "albert_base_v2.json"), "The model config.")
 flags.DEFINE_string("hf_python", None, "Python of a venv with torch and "
                     "transformers; HF is skipped when unset.")
-flags.DEFINE_list("contenders", list(TF_CONTENDERS) + ["hf_transformers"],
+flags.DEFINE_list("contenders", ["albert_tf", "albert_tf_jit", "keras_hub",
+                                 "hf_transformers"],
                   "Which contenders to run.")
 flags.DEFINE_enum("mode", "driver", ["driver", "peak"] + list(TF_CONTENDERS),
                   "Internal: what this process does.")
@@ -172,14 +176,15 @@ def features(c, b: int, t: int, p: int) -> dict:
     }
 
 
-def albert_tf_steps(c, feats, jit: bool):
+def albert_tf_steps(c, feats, jit: bool, dtype: str = "float32"):
     """n -> loss after n steps of the library's own train loop function."""
     tf = _tf_setup()
     from albert_tf import training
     from albert_tf.tasks import pretraining
 
     task = pretraining.PretrainingTask(c, pretraining.OptimizerConfig(
-        learning_rate=1e-4, num_train_steps=10 ** 6, num_warmup_steps=10))
+        learning_rate=1e-4, num_train_steps=10 ** 6, num_warmup_steps=10),
+        dtype=dtype)
     run_config = training.RunConfig(
         output_dir=tempfile.mkdtemp(prefix="albert_tf_bench_"),
         num_train_steps=10 ** 6, train_batch_size=FLAGS.batch_size,
@@ -257,7 +262,9 @@ def run_contender(name: str) -> dict:
     if name == "keras_hub":
         run = keras_hub_steps(c, feats)
     else:
-        run = albert_tf_steps(c, feats, jit=name == "albert_tf_jit")
+        run = albert_tf_steps(c, feats, jit=name == "albert_tf_jit",
+                              dtype=("bfloat16" if name == "albert_tf_bf16"
+                                     else "float32"))
     build_s = time.perf_counter() - start
     start = time.perf_counter()
     run(FLAGS.warmup)
@@ -418,6 +425,9 @@ def _ratios(seq_s: dict) -> dict:
             if other in seq_s:
                 ratios[f"albert_tf_best_vs_{other}"] = (
                     seq_s[best] / seq_s[other])
+    if "albert_tf_bf16" in seq_s and "albert_tf" in seq_s:
+        ratios["albert_tf_bf16_vs_albert_tf"] = (seq_s["albert_tf_bf16"]
+                                                 / seq_s["albert_tf"])
     if len(ours) == 2:
         ratios["albert_tf_jit_vs_albert_tf"] = (seq_s["albert_tf_jit"]
                                                 / seq_s["albert_tf"])
@@ -486,7 +496,8 @@ def driver() -> None:
     report = {
         "config": os.path.relpath(FLAGS.albert_config_file, ROOT),
         "batch_size": b, "seq_length": t, "predictions": p,
-        "dtype": "float32", "rounds": FLAGS.rounds,
+        "dtype": "float32 (albert_tf_bf16: mixed_bfloat16)",
+        "rounds": FLAGS.rounds,
         "steps_per_round": FLAGS.steps, "warmup_steps": FLAGS.warmup,
         "model_mflop_per_token": model_flops_per_token(config, t, p) / 1e6,
         "matmul_peak_gflops": _summary([x["gflops"] for x in peaks]),
