@@ -81,6 +81,8 @@ class MatrixDense(keras.layers.Dense):
     """
 
     def call(self, inputs, training=None):
+        if self.quantization_mode or self.lora_enabled:  # Keras's own paths.
+            return super().call(inputs, training=training)
         leading = ops.shape(inputs)[:-1]
         x = ops.reshape(inputs, (-1, inputs.shape[-1]))  # [N, In]
         x = ops.matmul(x, ops.cast(self.kernel, x.dtype))  # [N, Out]

@@ -261,3 +261,19 @@ def test_object_checkpoint_holds_every_variable(tmp_path):
     assert len(stored) == len(model.weights)
     assert any("group_1/inner_group_1/attention/query" in name
                for name in stored)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (2, 7, 3), (2, 4, 7, 3)])
+def test_matrix_dense_equals_keras_dense(shape):
+    # MatrixDense reshapes to [N, In] for speed; it must compute what
+    # keras.layers.Dense computes on the same weights, at any rank.
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    ours = layers.MatrixDense(5, activation=layers.gelu_tanh)
+    out = ours(x)
+    reference = keras.layers.Dense(5, activation=layers.gelu_tanh)
+    reference.build(shape)
+    reference.set_weights(ours.get_weights())
+    assert tuple(out.shape) == shape[:-1] + (5,)
+    np.testing.assert_allclose(out, reference(x), atol=1e-6)
+    ours.enable_lora(2)  # Keras's LoRA path is left to Keras.
+    np.testing.assert_allclose(ours(x), reference(x), atol=1e-6)
