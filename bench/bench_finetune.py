@@ -200,10 +200,6 @@ def _shared_flags() -> dict:
     return values
 
 
-def _spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values),
-            "max": max(values), "all": values}
-
 
 def driver() -> None:
     os.makedirs(FLAGS.work_dir, exist_ok=True)
@@ -226,9 +222,9 @@ def driver() -> None:
     summary = {}
     for c, results in runs.items():
         summary[c] = {
-            "train_examples_per_s": _spread(
+            "train_examples_per_s": common.spread(
                 [x["train_examples_per_s"] for x in results]),
-            "eval_s": _spread([x["eval_s"] for x in results]),
+            "eval_s": common.spread([x["eval_s"] for x in results]),
             "eval_accuracy": [x["eval_accuracy"] for x in results],
             "loss": results[0]["loss"],
             "rounds": results}
@@ -277,7 +273,7 @@ def driver() -> None:
                         FLAGS.contenders[0]][0]["tf_threads"],
                     "date": time.strftime("%Y-%m-%d %H:%M:%S")},
         "contenders": summary, "ratios": ratios, "checks": checks}
-    path = common.write_result(os.path.basename(FLAGS.output), report)
+    path = common.write_result(os.path.abspath(FLAGS.output), report)
     for name, value in ratios.items():
         if value is not None:
             logging.info("%s: %.2fx", name, value)

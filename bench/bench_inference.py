@@ -101,12 +101,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def spread(values: list[float]) -> dict:
-    """Median and min-max of per-round values."""
-    return {"median": statistics.median(values), "min": min(values),
-            "max": max(values), "rounds": list(values)}
-
-
 def round_orders(contenders: list[str], rounds: int) -> list[list[str]]:
     """Contender order per round: as given, then reversed, alternating."""
     return [list(contenders) if r % 2 == 0 else list(reversed(contenders))
@@ -684,12 +678,12 @@ def _summarize(per_round: dict, contenders: list[str],
     summary = {}
     for name in contenders:
         runs = per_round[name]
-        summary[name] = {"throughput_sentences_per_s": spread(
+        summary[name] = {"throughput_sentences_per_s": common.spread(
             [r["throughput_sentences_per_s"] for r in runs])}
         for t in latency_threads:
             for m in ("latency_median_ms", "latency_p95_ms"):
-                summary[name][f"{m}@{t}"] = spread([r[f"{m}@{t}"]
-                                                    for r in runs])
+                summary[name][f"{m}@{t}"] = common.spread(
+                    [r[f"{m}@{t}"] for r in runs])
         best = min(latency_threads, key=lambda t: summary[name][
             f"latency_median_ms@{t}"]["median"])
         summary[name]["latency_best_threads"] = best
@@ -698,8 +692,8 @@ def _summarize(per_round: dict, contenders: list[str],
             r["latency_p95_ms"] = r[f"latency_p95_ms@{best}"]
         for m in ("latency_median_ms", "latency_p95_ms"):
             summary[name][m] = summary[name][f"{m}@{best}"]
-        summary[name]["wall_s"] = spread([r["wall_s"] for r in runs])
-        summary[name]["peak_rss_mb"] = spread(
+        summary[name]["wall_s"] = common.spread([r["wall_s"] for r in runs])
+        summary[name]["peak_rss_mb"] = common.spread(
             [r["peak_rss_max_process_mb"] for r in runs])
     return summary
 

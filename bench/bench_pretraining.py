@@ -68,7 +68,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -84,9 +83,12 @@ from bench import common  # noqa: E402
 ROOT = common.REPO
 TF_CONTENDERS = ("albert_tf", "albert_tf_jit", "albert_tf_bf16", "keras_hub")
 
-flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
-flags.DEFINE_integer("steps", 5, "Timed steps per contender per round.")
-flags.DEFINE_integer("warmup", 2, "Untimed steps before the timed ones.")
+flags.DEFINE_integer("rounds", 5, "Interleaved rounds.", lower_bound=1)
+flags.DEFINE_integer("steps", 5, "Timed steps per contender per round.",
+                     lower_bound=1)
+# The train loop runs at least one step per call (and XLA compiles there).
+flags.DEFINE_integer("warmup", 2, "Untimed steps before the timed ones.",
+                     lower_bound=1)
 flags.DEFINE_integer("batch_size", 8, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
@@ -110,9 +112,6 @@ flags.DEFINE_string("output", os.path.join(common.RESULTS,
                                            "pretraining_throughput.json"),
                     "Where to write the JSON results.")
 FLAGS = flags.FLAGS
-
-RESULT_MARK = "BENCH_RESULT "
-
 
 def threads() -> int:
     return FLAGS.threads or len(os.sched_getaffinity(0))
@@ -385,12 +384,7 @@ def _child(cmd: list[str], log_path: str) -> dict:
     memory = common.run_measured(cmd, log_path=log_path)
     other_cores = ((_busy_cpu_seconds() - busy)
                    - (_children_cpu_seconds() - own)) / memory["wall_s"]
-    with open(log_path) as f:
-        lines = [line for line in f if line.startswith(RESULT_MARK)]
-    if not lines:
-        raise RuntimeError(f"{cmd[:3]}... printed no {RESULT_MARK!r} line; "
-                           f"see {log_path}")
-    result = json.loads(lines[-1][len(RESULT_MARK):])
+    result = common.read_result(log_path)
     result["peak_rss_mb"] = memory["peak_rss_max_process_mb"]
     result["other_processes"] = {"cores_busy_before": load_before,
                                  "cores_busy_during": other_cores,
@@ -408,10 +402,6 @@ def _command(name: str, config: dict) -> list[str]:
             "steps", "warmup", "batch_size", "seq_length", "predictions",
             "threads", "albert_config_file")]
 
-
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values),
-            "max": max(values), "rounds": values}
 
 
 def _ratios(seq_s: dict) -> dict:
@@ -468,17 +458,17 @@ def driver() -> None:
         step_s = [x["seconds"] / FLAGS.steps for x in results]
         median = statistics.median(step_s)
         contenders[name] = {
-            "seconds_per_step": _summary(step_s),
-            "sequences_per_second": _summary([b / s for s in step_s]),
+            "seconds_per_step": common.spread(step_s),
+            "sequences_per_second": common.spread([b / s for s in step_s]),
             # CPU time (all threads) per step: less sensitive to other
             # processes on the machine than wall time, but it counts
             # spin-waiting threads too.
-            "cpu_seconds_per_step": _summary([x["cpu_seconds"] / FLAGS.steps
-                                              for x in results]),
+            "cpu_seconds_per_step": common.spread(
+                [x["cpu_seconds"] / FLAGS.steps for x in results]),
             "model_gflops": flops_per_step / median / 1e9,
             "fraction_of_matmul_peak": flops_per_step / median / 1e9 / peak,
-            "warmup_seconds": _summary([x["warmup_seconds"]
-                                        for x in results]),
+            "warmup_seconds": common.spread(
+                [x["warmup_seconds"] for x in results]),
             "peak_rss_mb": max(x["peak_rss_mb"] for x in results),
             "final_loss": results[-1]["loss"],
             "other_processes_cores_busy": [
@@ -500,7 +490,7 @@ def driver() -> None:
         "rounds": FLAGS.rounds,
         "steps_per_round": FLAGS.steps, "warmup_steps": FLAGS.warmup,
         "model_mflop_per_token": model_flops_per_token(config, t, p) / 1e6,
-        "matmul_peak_gflops": _summary([x["gflops"] for x in peaks]),
+        "matmul_peak_gflops": common.spread([x["gflops"] for x in peaks]),
         "contenders": contenders, "ratios": ratios,
         "ratios_of_fastest_rounds": ratios_of_fastest_rounds,
         "machine": {"cpu": common.cpu_model(), "cpu_count": os.cpu_count(),
@@ -509,7 +499,7 @@ def driver() -> None:
                     "threads_used": thread_info,
                     "peak_threads": peaks[0]["threads"],
                     "niceness": os.nice(0),
-                    "load_average_1min": _summary(load)},
+                    "load_average_1min": common.spread(load)},
         "versions": versions,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
@@ -521,7 +511,6 @@ def driver() -> None:
         "command": " ".join([os.path.relpath(sys.argv[0], ROOT)]
                             + sys.argv[1:]),
     }
-    # os.path.join keeps an absolute --output as it is.
     path = common.write_result(os.path.abspath(FLAGS.output), report)
     logging.info("%s\nwrote %s", json.dumps(report, indent=2), path)
 
@@ -535,7 +524,7 @@ def main(argv):
         result = matmul_peak_gflops()
     else:
         result = run_contender(FLAGS.mode)
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    print(common.RESULT_MARK + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

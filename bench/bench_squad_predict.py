@@ -27,7 +27,6 @@ bench/results/squad_predict.json with the CPU model and thread settings.
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -253,10 +252,6 @@ def _child(mode: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values),
-            "max": max(values), "all": values}
-
 
 def driver() -> None:
     import tensorflow as tf
@@ -277,19 +272,21 @@ def driver() -> None:
     for name, results in rounds.items():
         seconds = [x["seconds"] for x in results]
         contenders[name] = {
-            "features_per_second": _summary([features / s for s in seconds]),
-            "questions_per_second": _summary([questions / s
-                                              for s in seconds]),
-            "seconds": _summary(seconds),
-            "warmup_seconds": _summary([x["warmup_seconds"]
-                                        for x in results]),
-            "load_seconds": _summary([x["setup_seconds"] for x in results]),
+            "features_per_second": common.spread(
+                [features / s for s in seconds]),
+            "questions_per_second": common.spread(
+                [questions / s for s in seconds]),
+            "seconds": common.spread(seconds),
+            "warmup_seconds": common.spread(
+                [x["warmup_seconds"] for x in results]),
+            "load_seconds": common.spread(
+                [x["setup_seconds"] for x in results]),
             "exact_match": results[0]["exact_match"],
             "f1": results[0]["f1"], "threads": results[0]["threads"]}
         if name == "runner":
-            contenders[name]["model_seconds"] = _summary(
+            contenders[name]["model_seconds"] = common.spread(
                 [x["model_seconds"] for x in results])
-            contenders[name]["postprocess_seconds"] = _summary(
+            contenders[name]["postprocess_seconds"] = common.spread(
                 [x["postprocess_seconds"] for x in results])
     p = _paths()
     with open(p["runner_predictions"]) as f:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -139,9 +140,29 @@ def run_measured(cmd: list[str], env: dict | None = None,
             "peak_rss_max_process_mb": peak["rss_max_process_kb"] / 1024}
 
 
+# A child process prints its result as one line: RESULT_MARK + JSON.
+RESULT_MARK = "BENCH_RESULT "
+
+
+def read_result(log_path: str) -> dict:
+    """The last RESULT_MARK line a child wrote to its log, as a dict."""
+    with open(log_path) as f:
+        lines = [line for line in f if line.startswith(RESULT_MARK)]
+    if not lines:
+        raise RuntimeError(f"no {RESULT_MARK!r} line in {log_path}")
+    return json.loads(lines[-1][len(RESULT_MARK):])
+
+
+def spread(values: list[float]) -> dict:
+    """A figure over rounds: its median (what ratios use), min-max, all."""
+    return {"median": statistics.median(values), "min": min(values),
+            "max": max(values), "rounds": list(values)}
+
+
 def write_result(name: str, value: dict) -> str:
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, name)
+    """Writes JSON atomically; a relative name goes under bench/results."""
+    path = os.path.join(RESULTS, name)  # An absolute name stays as it is.
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(value, f, indent=2, sort_keys=True)

@@ -21,7 +21,6 @@ Writes bench/results/paper/table2_cost.json and prints the table.
 """
 
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -40,10 +39,11 @@ from albert_tf.config import AlbertConfig  # noqa: E402
 from bench import common  # noqa: E402
 import table1_params  # noqa: E402
 
-flags.DEFINE_integer("rounds", 3, "Interleaved rounds.")
-flags.DEFINE_integer("steps", 2, "Timed steps per model per round.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds.", lower_bound=1)
+flags.DEFINE_integer("steps", 2, "Timed steps per model per round.",
+                     lower_bound=1)
 flags.DEFINE_integer("warmup", 1, "Untimed steps first (tracing, "
-                     "allocation).")
+                     "allocation); at least 1.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 2, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
@@ -58,7 +58,6 @@ FLAGS = flags.FLAGS
 PAPER_SPEEDUP = {"BERT-base": 4.7, "BERT-large": 1.0, "ALBERT-base": 5.6,
                  "ALBERT-large": 1.7, "ALBERT-xlarge": 0.6,
                  "ALBERT-xxlarge": 0.3}
-RESULT_MARK = "BENCH_RESULT "
 
 
 def configs() -> dict[str, AlbertConfig]:
@@ -82,11 +81,7 @@ def run_one(name: str, config_file: str, log_path: str) -> dict:
            f"--seq_length={FLAGS.seq_length}",
            f"--predictions={FLAGS.predictions}"]
     memory = common.run_measured(cmd, log_path=log_path)
-    with open(log_path) as f:
-        lines = [l for l in f if l.startswith(RESULT_MARK)]
-    if not lines:
-        raise RuntimeError(f"{name} printed no result; see {log_path}")
-    result = json.loads(lines[-1][len(RESULT_MARK):])
+    result = common.read_result(log_path)
     return {"seconds_per_step": result["seconds"] / FLAGS.steps,
             "warmup_seconds": result["warmup_seconds"],
             "loss": result["loss"],
@@ -124,13 +119,12 @@ def main(argv):
     for name in FLAGS.models:
         config = all_configs[name]
         step_s = [x["seconds_per_step"] for x in rounds[name]]
-        median = statistics.median(step_s)
+        median = common.spread(step_s)["median"]
         rows.append({
             "model": name, "L": config.num_hidden_layers,
             "H": config.hidden_size, "E": config.embedding_size,
             "parameters": config.num_parameters(),
-            "seconds_per_step": {"median": median, "min": min(step_s),
-                                 "max": max(step_s), "rounds": step_s},
+            "seconds_per_step": common.spread(step_s),
             "sequences_per_second": FLAGS.batch_size / median,
             "speedup_vs_bert_large": reference / median,
             "paper_speedup": PAPER_SPEEDUP[name],
@@ -152,7 +146,6 @@ def main(argv):
         "command": " ".join([os.path.relpath(sys.argv[0], ROOT)]
                             + sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     path = common.write_result(os.path.abspath(FLAGS.output), report)
     lines = ["| model | L | H | E | parameters | s/step | speedup vs "
              "BERT-large | paper (TPU) | peak RSS |",
