@@ -166,20 +166,24 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
         [sys.executable, str(ROOT / "run_pretraining.py"), *args(straight)],
         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_pretraining.py"), *args(killed)],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "ckpt-3.index").exists():
-        assert process.poll() is None and time.time() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / "ckpt-12.index").exists(), "finished before kill"
-    result = _runner(args(killed))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Resumed from" in result.stderr
+    try:
+        killed = tmp_path / "killed"
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_pretraining.py"), *args(killed)],
+            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while not (killed / "ckpt-3.index").exists():
+            assert process.poll() is None and time.time() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert not (killed / "ckpt-12.index").exists(), "finished before kill"
+        result = _runner(args(killed))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Resumed from" in result.stderr
+    except BaseException:
+        straight_run.kill()  # Do not leave it running past a failure.
+        raise
     _finish(straight_run)
 
     expected = _read_weights(str(straight / "ckpt-12"))
@@ -212,51 +216,45 @@ def _free_ports(n):
     return ports
 
 
-@pytest.fixture(scope="module")
-def distributed_runs(one_file_records, tmp_path_factory):
+def test_mirrored_and_two_local_workers_follow_one_device(one_file_records,
+                                                          tmp_path):
     """The same 5 steps on one device, 2 mirrored CPUs and 2 local workers.
 
     All four processes start at once (the two workers must; the others
-    share nothing with them), so the tests below wait for the slowest one
-    instead of the sum.
+    share nothing with them). One test, so pytest-xdist cannot split it
+    over two test processes and start the four runs twice.
     """
-    out = tmp_path_factory.mktemp("distributed")
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     processes = {
         "single": _distributed("one_device", one_file_records,
-                               out / "single.json"),
+                               tmp_path / "single.json"),
         "mirrored": _distributed("mirrored", one_file_records,
-                                 out / "mirrored.json", cpus=2)}
+                                 tmp_path / "mirrored.json", cpus=2)}
     for index in range(2):
         tf_config = {"cluster": {"worker": workers},
                      "task": {"type": "worker", "index": index}}
         processes[f"worker{index}"] = _distributed(
             "multi_worker_mirrored", one_file_records,
-            out / f"worker{index}.json",
+            tmp_path / f"worker{index}.json",
             env=dict(ENV, TF_CONFIG=json.dumps(tf_config)))
     for process in processes.values():
         _finish(process)
-    return {name: json.loads((out / f"{name}.json").read_text())
+    runs = {name: json.loads((tmp_path / f"{name}.json").read_text())
             for name in processes}
 
+    # Mirrored on 2 CPUs follows the single device's loss.
+    one, mirrored = runs["single"], runs["mirrored"]
+    assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+    assert len(one["losses"]) == 5
+    np.testing.assert_allclose(mirrored["losses"], one["losses"], atol=1e-5)
 
-def test_mirrored_follows_the_single_device_loss(distributed_runs):
-    a, b = distributed_runs["single"], distributed_runs["mirrored"]
-    assert (a["replicas"], b["replicas"]) == (1, 2)
-    assert len(a["losses"]) == 5
-    np.testing.assert_allclose(b["losses"], a["losses"], atol=1e-5)
-
-
-def test_two_local_workers_agree_with_each_other_and_one_device(
-        distributed_runs):
-    a, b = distributed_runs["worker0"], distributed_runs["worker1"]
+    # Two workers agree with each other exactly...
+    a, b = runs["worker0"], runs["worker1"]
     assert a["replicas"] == b["replicas"] == 2
     assert a["weights"] == b["weights"]
     assert a["losses"] == b["losses"] and len(a["losses"]) == 5
-    # And two workers compute what one device does at the same global
-    # batch: the same losses and the same final weights.
-    one = distributed_runs["single"]
-    assert one["replicas"] == 1
+    # ...and compute what one device does at the same global batch: the
+    # same losses and the same final weights.
     np.testing.assert_allclose(a["losses"], one["losses"], atol=1e-5)
     assert set(a["weights"]) == set(one["weights"])
     for name, value in one["weights"].items():
