@@ -68,6 +68,11 @@ flags.DEFINE_bool("random_next_sentence", False,
                   "True: NSP-style negatives (B from a random document). "
                   "False (default): SOP, negatives swap A and B. (The "
                   "original help text had this inverted.)")
+flags.DEFINE_bool("skip_single_segment_chunks", False,
+                  "Not in the original: drop one-segment chunks instead of "
+                  "pairing them with a random document (label 1) in SOP "
+                  "mode too, so SOP data is pure sentence order; for "
+                  "held-out SOP/NSP evaluation sets.")
 flags.DEFINE_integer("max_seq_length", 512, "Maximum sequence length.")
 flags.DEFINE_integer("ngram", 3, "Maximum number of ngrams to mask.")
 flags.DEFINE_integer("max_predictions_per_seq", 20,
@@ -119,7 +124,8 @@ def main(argv):
         do_whole_word_mask=FLAGS.do_whole_word_mask,
         favor_shorter_ngram=FLAGS.favor_shorter_ngram,
         do_permutation=FLAGS.do_permutation,
-        random_next_sentence=FLAGS.random_next_sentence)
+        random_next_sentence=FLAGS.random_next_sentence,
+        skip_single_segment_chunks=FLAGS.skip_single_segment_chunks)
     options = create_pretraining.PipelineOptions(
         num_workers=FLAGS.num_workers,
         shuffle_buffer_docs=FLAGS.shuffle_buffer_docs,

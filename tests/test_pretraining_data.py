@@ -100,6 +100,46 @@ def test_sop_labels_by_reconstructing_a_and_b(random_next_sentence):
         assert labels["in_order"] / pairs == pytest.approx(0.5, abs=0.08)
 
 
+@pytest.mark.parametrize("random_next_sentence", [False, True])
+def test_skip_single_segment_chunks_gives_pure_pairs(random_next_sentence):
+    # Held-out evaluation sets: SOP without random-document negatives, NSP
+    # without one-segment chunks; the default keeps the original's.
+    base = pd.PretrainingConfig(max_seq_length=200, short_seq_prob=0.0,
+                                masked_lm_prob=0.0,
+                                random_next_sentence=random_next_sentence)
+    skip = dataclasses.replace(base, skip_single_segment_chunks=True)
+    docs = synthetic_documents(30)  # Every 5th has one segment.
+    kinds = collections.Counter()
+    default_random = 0
+    for seed in range(20):
+        default_random += sum(
+            {decode(t)[0] for t in split_pair(i.input_ids)[0]}
+            != {decode(t)[0] for t in split_pair(i.input_ids)[1]}
+            for i in make(docs, base, seed))
+        for inst in make(docs, skip, seed):
+            a, b = split_pair(inst.input_ids)
+            # Each side comes from one document.
+            a_doc = {decode(t)[0] for t in a}
+            b_doc = {decode(t)[0] for t in b}
+            assert len(a_doc) == 1 and len(b_doc) == 1
+            if a_doc != b_doc:
+                assert random_next_sentence and inst.is_random_next
+                kinds["random_document"] += 1
+            else:
+                assert decode(a[0])[0] % 5 != 0  # No one-segment document.
+                kinds["same_document", inst.is_random_next] += 1
+    assert default_random > 0
+    if random_next_sentence:
+        n = kinds["random_document"] + kinds["same_document", False]
+        assert kinds["same_document", True] == 0
+        assert kinds["random_document"] / n == pytest.approx(0.5, abs=0.08)
+    else:
+        assert kinds["random_document"] == 0
+        n = kinds["same_document", True] + kinds["same_document", False]
+        assert kinds["same_document", True] / n == pytest.approx(0.5,
+                                                                  abs=0.08)
+
+
 def test_truncate_seq_pair_trims_the_longer_side_from_both_ends():
     rng = random.Random(0)
     fronts = backs = 0

@@ -8,6 +8,7 @@ including the replica split of the MLM epsilon.
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import numpy_reference as ref
 from albert_tf import losses
@@ -101,6 +102,43 @@ def test_sentence_loss_weight_scales_only_the_sentence_term():
         sentence_loss_weight=0.0).loss_terms(outputs, features, 1))
     assert off["sentence_order_loss"] == 0.0
     assert off["masked_lm_loss"] == pytest.approx(full["masked_lm_loss"])
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_mlm_only_leaves_pooler_and_sentence_head_untouched(weight):
+    # With weight 0 their gradients are zero, but LAMB's weight decay
+    # would still shrink them towards 0 every step unless they are frozen.
+    task = pretraining.PretrainingTask(
+        tiny_config(), pretraining.OptimizerConfig(
+            learning_rate=0.1, num_train_steps=10, num_warmup_steps=0),
+        sentence_loss_weight=weight)
+    model = task.build_model()
+    optimizer = task.build_optimizer()
+    _, features = _pretraining_batch(3)
+    rng = np.random.default_rng(3)
+    T = 7
+    inputs = {"input_ids": rng.integers(0, V, (B, T)).astype(np.int32),
+              "input_mask": np.ones((B, T), np.int32),
+              "segment_ids": (np.arange(T) >= 4).astype(np.int32)[None]
+              .repeat(B, 0),
+              "masked_lm_positions": rng.integers(1, T, (B, P)).astype(
+                  np.int32)}
+    frozen = [v for v in model.weights if "pooler" in v.path
+              or "sentence_order" in v.path]
+    assert frozen
+    before = [v.numpy().copy() for v in frozen]
+    encoder_before = model.encoder.embeddings.word_embeddings.numpy().copy()
+    with tf.GradientTape() as tape:
+        out = model(inputs, training=True)
+        loss = sum(n / d for n, d in task.loss_terms(
+            out, features, 1).values())
+    variables = model.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    changed = [not np.array_equal(b, v.numpy())
+               for b, v in zip(before, frozen)]
+    assert all(changed) == (weight != 0.0) and any(changed) == (weight != 0.0)
+    assert not np.array_equal(
+        encoder_before, model.encoder.embeddings.word_embeddings.numpy())
 
 
 def _classification_task(task_name):

@@ -73,6 +73,13 @@ class PretrainingConfig:
     favor_shorter_ngram: bool = True
     do_permutation: bool = False
     random_next_sentence: bool = False
+    # Not in the original. The original pairs a one-segment chunk with a
+    # random document's segment, label 1, in SOP mode too (issue #234), so
+    # "SOP" data holds random-document negatives (about 18% of instances
+    # at max_seq_length 64). True drops those chunks: SOP data is then
+    # pure sentence order, NSP data pure next-sentence; what a held-out
+    # evaluation of either task needs.
+    skip_single_segment_chunks: bool = False
 
     def __post_init__(self):
         if self.max_seq_length < 5:
@@ -360,6 +367,8 @@ def create_instances_from_document(
         current_chunk.append(segment)
         current_length += len(segment)
         if i == len(document) - 1 or current_length >= target_seq_length:
+            if len(current_chunk) == 1 and config.skip_single_segment_chunks:
+                current_chunk = []  # Dropped before any random draw.
             if current_chunk:
                 # How many chunk segments go into A.
                 a_end = 1

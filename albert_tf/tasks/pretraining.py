@@ -49,8 +49,18 @@ class PretrainingTask:
         self.sentence_loss_weight = sentence_loss_weight
 
     def build_model(self) -> keras.Model:
-        return AlbertPretrainer(self.config,
-                                dtype=training.dtype_policy(self.dtype))
+        model = AlbertPretrainer(self.config,
+                                 dtype=training.dtype_policy(self.dtype))
+        if self.sentence_loss_weight == 0.0:
+            # MLM only: nothing trains the pooler or the sentence head.
+            # Trainable, their zero gradients would still meet LAMB's
+            # weight decay, which (trust ratio 1 / weight_decay_rate)
+            # shrinks them by (1 - lr) per step to ~0; frozen, they stay
+            # at their initialisation, as in a model that never had the
+            # head. They are still saved, so checkpoints keep every name.
+            model.encoder.pooler.trainable = False
+            model.sentence_order_head.trainable = False
+        return model
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         return optimization.build_optimizer(self.optimizer_config, self.dtype)

@@ -93,7 +93,7 @@ def _run(args: list[str], log: str) -> None:
 
 
 def _make_data(work: str, name: str, input_glob: str, nsp: bool,
-               dupe_factor: int, seed: int) -> None:
+               dupe_factor: int, seed: int, pure: bool = False) -> None:
     out = os.path.join(work, "data", name)
     if os.path.exists(os.path.join(out, "stats.json")):
         return
@@ -108,6 +108,8 @@ def _make_data(work: str, name: str, input_glob: str, nsp: bool,
             "--num_workers=2", f"--stats_file={out}/stats.json.tmp"]
     if nsp:
         args.append("--random_next_sentence")
+    if pure:
+        args.append("--skip_single_segment_chunks")
     _run(args, os.path.join(work, "logs", f"data_{name}.log"))
     os.replace(f"{out}/stats.json.tmp", f"{out}/stats.json")
 
@@ -160,14 +162,18 @@ def main(argv):
             vocab_size=FLAGS.vocab_size)
         with open(os.path.join(work, "albert_config.json"), "w") as f:
             f.write(config.to_json_string())
-    # Same seed for both training sets: the same documents, masks drawn
-    # the same way; only the negatives differ.
+    # Training data as the original makes it: its SOP data also pairs
+    # one-segment chunks with a random document (label 1), about 18% of
+    # the instances here. Same seed for both; NSP draws more random
+    # numbers, so their instances and masks differ beyond the negatives.
     _make_data(work, "sop", train_glob, False, FLAGS.dupe_factor, 12345)
     if "nsp" in FLAGS.runs:
         _make_data(work, "nsp", train_glob, True, FLAGS.dupe_factor, 12345)
-    # Held-out sets: 5 passes over the unseen documents.
-    _make_data(work, "heldout_sop", held_glob, False, 5, 54321)
-    _make_data(work, "heldout_nsp", held_glob, True, 5, 54321)
+    # Held-out sets: 5 passes over the unseen documents, without
+    # one-segment chunks, so the SOP set is pure sentence order (no
+    # random-document pairs) and both sets are about half label 1.
+    _make_data(work, "heldout_sop", held_glob, False, 5, 54321, pure=True)
+    _make_data(work, "heldout_nsp", held_glob, True, 5, 54321, pure=True)
     if FLAGS.prepare_only:
         return
     for run in FLAGS.runs:
