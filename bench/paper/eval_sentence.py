@@ -34,6 +34,9 @@ sys.path.insert(0, ROOT)
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
 flags.DEFINE_list("runs", ["mlm", "nsp", "sop"], "Runs to score.")
 flags.DEFINE_integer("eval_batch_size", 64, "Sequences per batch.")
+flags.DEFINE_integer("curve_sequences", 2048, "Held-out sequences per set "
+                     "for each checkpoint's point on the pretraining "
+                     "curves; 0 skips the curves.")
 flags.DEFINE_string("output", os.path.join(
     ROOT, "bench", "results", "paper", "table5.json"), "JSON.")
 FLAGS = flags.FLAGS
@@ -50,8 +53,10 @@ def _count_records(pattern: str) -> int:
                for _ in tf.compat.v1.io.tf_record_iterator(f))
 
 
-def score(work: str, run: str, data: str) -> dict:
-    """One run's last checkpoint on one held-out set; exact ratios."""
+def score(work: str, run: str, data: str, checkpoint: str | None = None,
+          max_sequences: int | None = None) -> dict:
+    """A run's checkpoint (default: last) on a held-out set; exact ratios."""
+    import keras
     import tensorflow as tf
 
     from albert_tf import training
@@ -66,12 +71,16 @@ def score(work: str, run: str, data: str) -> dict:
     preds = int(flag_lines["max_predictions_per_seq"])
     config = AlbertConfig.from_json_file(
         os.path.join(work, "runs", run, "albert_config.json"))
-    checkpoint = tf.train.latest_checkpoint(os.path.join(work, "runs", run))
+    checkpoint = checkpoint or tf.train.latest_checkpoint(
+        os.path.join(work, "runs", run))
     if checkpoint is None:
         raise FileNotFoundError(f"{work}/runs/{run}: no checkpoint; run "
                                 f"bench/paper/pretrain_runs.py first")
     pattern = os.path.join(work, "data", data, "data-*.tfrecord")
     num_steps = _count_records(pattern) // FLAGS.eval_batch_size
+    if max_sequences:
+        num_steps = min(num_steps, max_sequences // FLAGS.eval_batch_size)
+    keras.backend.clear_session()
     task = pretraining.PretrainingTask(config,
                                        pretraining.OptimizerConfig())
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,9 +102,39 @@ def score(work: str, run: str, data: str) -> dict:
     return results
 
 
+def _curve(run: str) -> list[dict]:
+    """Every kept checkpoint of `run` on the first curve_sequences of each
+    held-out set: the pretraining curves on unseen documents."""
+    import tensorflow as tf
+    state = tf.train.get_checkpoint_state(
+        os.path.join(FLAGS.work_dir, "runs", run))
+    points = []
+    for path in state.all_model_checkpoint_paths:
+        point = {"step": int(path.rsplit("-", 1)[1])}
+        for task in ("nsp", "sop"):
+            r = score(FLAGS.work_dir, run, f"heldout_{task}", path,
+                      FLAGS.curve_sequences)
+            point[task] = r["sentence_order_accuracy"]
+            if task == "sop":
+                point["mlm"] = r["masked_lm_accuracy"]
+        logging.info("%s %s", run, point)
+        points.append(point)
+    return points
+
+
 def main(argv):
     del argv  # Unused.
-    report = {"runs": {}, "paper_table5": PAPER}
+    report = {"runs": {}, "curves": {}, "paper_table5": PAPER,
+              "curve_sequences": FLAGS.curve_sequences, "data": {}}
+    # Label balance (always answering the majority label scores
+    # max(f, 1 - f)) and, for the training data, how many label-1 pairs
+    # are random-document pairs rather than swapped ones.
+    for name in ("heldout_nsp", "heldout_sop", "sop", "nsp"):
+        with open(os.path.join(FLAGS.work_dir, "data", name,
+                               "stats.json")) as f:
+            stats = json.load(f)
+        report["data"][name] = {"instances": stats["instances"],
+                                **stats["sop"]}
     for run in FLAGS.runs:
         row = {}
         for task in ("nsp", "sop"):
@@ -106,6 +145,8 @@ def main(argv):
             t: row[t]["sentence_order_accuracy"] for t in ("nsp", "sop")}
         row["masked_lm_accuracy"] = row["sop"]["masked_lm_accuracy"]
         report["runs"][run] = row
+        if FLAGS.curve_sequences:
+            report["curves"][run] = _curve(run)
     os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
     with open(FLAGS.output + ".tmp", "w") as f:
         json.dump(report, f, indent=1)

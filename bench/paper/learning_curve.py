@@ -13,12 +13,16 @@ work dir:
              labels, seed 0
   curve      250 / 500 / 1000 / 2000 / all labels x seeds, both arms, each
              with its chosen recipe
-  steps      the SOP run's checkpoints at 1000 ... 8000 steps, 1,000 labels
+  steps      the SOP run's earlier checkpoints (1000 ... 7000 steps), 1,000
+             labels; the last one is the curve's
   objectives the MLM-only and NSP encoders, 1,000 and all labels
 
 The labelled subsets are nested: seed s takes the first n examples of one
 permutation of train.tsv, so the two arms see the same examples. Finished
-runs are kept in the output JSON and skipped on a rerun.
+runs are kept in the output JSON and skipped on a rerun (rerun when the
+chosen recipe changed). The curve's 1,000-label seed-0 runs repeat the
+runs the recipe was chosen on, so their dev figure is optimistic; test is
+not.
 
   python3 bench/paper/learning_curve.py --work_dir=/tmp/albert_paper
 """
@@ -159,7 +163,8 @@ def finetune(work: str, init: str | None, size: str, seed: int, lr: float,
         "test_accuracy": _test_accuracy(output_dir),
         "dev_curve": sorted((int(v["global_step"]), v["eval_accuracy"])
                             for v in history.values()),
-        "steps": steps, "seconds": round(time.time() - start, 1)}
+        "steps": steps, "learning_rate": lr, "dropout": dropout,
+        "seconds": round(time.time() - start, 1)}
     shutil.rmtree(output_dir)
     return result
 
@@ -174,7 +179,16 @@ class Results:
             with open(path) as f:
                 self.data = json.load(f)
 
-    def get(self, key: str, fn) -> dict:
+    def get(self, key: str, fn, lr: float, dropout: float) -> dict:
+        """The stored run, or a new one when absent or of another recipe."""
+        old = self.data["runs"].get(key)
+        if old is not None and (old.get("learning_rate"), old.get(
+                "dropout")) != (lr, dropout):
+            logging.warning("%s: stored with lr=%s dropout=%s, now lr=%s "
+                            "dropout=%s; running it again", key,
+                            old.get("learning_rate"), old.get("dropout"),
+                            lr, dropout)
+            del self.data["runs"][key]
         if key not in self.data["runs"]:
             logging.info("fine-tuning %s", key)
             self.data["runs"][key] = fn()
@@ -233,7 +247,8 @@ def main(argv):
                     key = f"select/{arm}/lr{lr}_do{dropout}/{SELECT_SIZE}/0"
                     scores[(lr, dropout)] = results.get(key, lambda: finetune(
                         work, init, str(SELECT_SIZE), 0, float(lr),
-                        float(dropout)))["dev_accuracy"]
+                        float(dropout)), float(lr), float(dropout))[
+                            "dev_accuracy"]
             lr, dropout = max(scores, key=scores.get)
             recipe[arm] = {"learning_rate": float(lr),
                            "dropout": float(dropout)}
@@ -246,7 +261,8 @@ def main(argv):
                 recipe_arm: str) -> None:
         r = recipe[recipe_arm]
         results.get(f"{stage}/{arm}/{size}/{seed}", lambda: finetune(
-            work, init, size, seed, r["learning_rate"], r["dropout"]))
+            work, init, size, seed, r["learning_rate"], r["dropout"]),
+            r["learning_rate"], r["dropout"])
 
     if "curve" in FLAGS.stages:
         for size in FLAGS.sizes:
@@ -254,10 +270,11 @@ def main(argv):
                 for arm, init in arms.items():
                     run_arm("curve", arm, init, size, seed, arm)
     if "steps" in FLAGS.stages:
+        last = arms["pretrained"]
         for step in range(1000, 8001, 1000):
             path = os.path.join(work, "runs", "sop", f"ckpt-{step}")
-            if not os.path.exists(path + ".index"):
-                continue
+            if path == last or not os.path.exists(path + ".index"):
+                continue  # The last one is curve/pretrained/1000.
             for seed in seeds:
                 run_arm("steps", f"sop_step{step}", path, str(SELECT_SIZE),
                         seed, "pretrained")

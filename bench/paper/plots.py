@@ -54,8 +54,11 @@ def learning_curve(plt) -> None:
         for arm, (color, label) in ARM_STYLE.items():
             points = {}
             for key, r in runs.items():
-                stage, name, size, _ = key.split("/")
-                if stage == "curve" and name == arm:
+                parts = key.split("/")
+                if parts[0] != "curve":
+                    continue
+                name, size = parts[1], parts[2]
+                if name == arm:
                     n = 8056 if size == "all" else int(size)
                     points.setdefault(n, []).append(100 * r[metric])
             if not points:
@@ -138,33 +141,42 @@ def pretraining_curves(plt) -> None:
         with open(path + ".tmp", "w") as f:
             json.dump(curves, f)
         os.replace(path + ".tmp", path)
+    if not os.path.exists(path):
+        logging.warning("no %s/runs and no %s; skipping", FLAGS.work_dir,
+                        path)
+        return
     with open(path) as f:
         curves = json.load(f)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, tag in zip(axes, ("masked_lm_accuracy",
-                              "sentence_order_accuracy")):
+    held = {}
+    if os.path.exists(os.path.join(RESULTS, "table5.json")):
+        with open(os.path.join(RESULTS, "table5.json")) as f:
+            held = json.load(f).get("curves", {})
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (("masked_lm_accuracy", "mlm", "masked-LM accuracy"),
+              ("sentence_order_accuracy", "sop", "SOP accuracy"),
+              (None, "nsp", "NSP accuracy"))
+    for ax, (tag, key, title) in zip(axes, panels):
         for run, (color, label) in RUN_STYLE.items():
-            if run not in curves:
-                continue
-            train = curves[run].get("train", {}).get(tag, [])
-            if train:
+            train = curves.get(run, {}).get("train", {}).get(tag, [])
+            if tag and train and not (run == "mlm" and key == "sop"):
                 steps, values = np.array(train).T
-                # Each logged point is one batch: smooth over 5 of them.
-                kernel = np.ones(5) / 5
-                smooth = np.convolve(values, kernel, mode="valid")
+                # Each logged point is one training batch: smooth over 5.
+                smooth = np.convolve(values, np.ones(5) / 5, mode="valid")
                 ax.plot(steps[len(steps) - len(smooth):], 100 * smooth,
-                        color=color, alpha=0.6, label=f"{label}, train "
-                        f"batches (5-point mean)")
-            evals = curves[run].get("eval", {}).get(tag, [])
-            if evals:
-                steps, values = np.array(evals).T
-                ax.plot(steps, 100 * values, "o", color=color,
-                        label=f"{label}, eval")
+                        color=color, alpha=0.35, lw=1)
+            points = held.get(run, [])
+            if points:
+                ax.plot([p["step"] for p in points],
+                        [100 * p[key] for p in points], "o-", color=color,
+                        label=label)
+        ax.set_title(f"{title} (line: held-out; faint: training batches)"
+                     if tag else f"{title} (held-out)", fontsize=9)
         ax.set_xlabel("pretraining step (batch 32, seq 64)")
-        ax.set_ylabel(f"{tag.replace('_', ' ')} (%)")
         ax.grid(alpha=0.3)
-    axes[1].axhline(50, color="k", lw=0.6, ls="--")
-    axes[0].legend(fontsize=7)
+        if key != "mlm":
+            ax.axhline(50, color="k", lw=0.6, ls="--")
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(title="trained with", fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "pretraining_curves.png"), dpi=110)
 
