@@ -53,9 +53,10 @@ def _count_records(pattern: str) -> int:
                for _ in tf.compat.v1.io.tf_record_iterator(f))
 
 
-def score(work: str, run: str, data: str, checkpoint: str | None = None,
-          max_sequences: int | None = None) -> dict:
-    """A run's checkpoint (default: last) on a held-out set; exact ratios."""
+def score(run_dir: str, pattern: str, checkpoint: str | None = None,
+          max_sequences: int | None = None,
+          eval_batch_size: int = 64) -> dict:
+    """A run's checkpoint (default: last) on TFRecords; exact ratios."""
     import keras
     import tensorflow as tf
 
@@ -64,22 +65,20 @@ def score(work: str, run: str, data: str, checkpoint: str | None = None,
     from albert_tf.data import pretraining_input
     from albert_tf.tasks import pretraining
 
-    with open(os.path.join(work, "runs", run, "flags.txt")) as f:
+    with open(os.path.join(run_dir, "flags.txt")) as f:
         flag_lines = dict(line.strip().lstrip("-").split("=", 1)
                           for line in f if "=" in line)
     seq = int(flag_lines["max_seq_length"])
     preds = int(flag_lines["max_predictions_per_seq"])
     config = AlbertConfig.from_json_file(
-        os.path.join(work, "runs", run, "albert_config.json"))
-    checkpoint = checkpoint or tf.train.latest_checkpoint(
-        os.path.join(work, "runs", run))
+        os.path.join(run_dir, "albert_config.json"))
+    checkpoint = checkpoint or tf.train.latest_checkpoint(run_dir)
     if checkpoint is None:
-        raise FileNotFoundError(f"{work}/runs/{run}: no checkpoint; run "
+        raise FileNotFoundError(f"{run_dir}: no checkpoint; run "
                                 f"bench/paper/pretrain_runs.py first")
-    pattern = os.path.join(work, "data", data, "data-*.tfrecord")
-    num_steps = _count_records(pattern) // FLAGS.eval_batch_size
+    num_steps = _count_records(pattern) // eval_batch_size
     if max_sequences:
-        num_steps = min(num_steps, max_sequences // FLAGS.eval_batch_size)
+        num_steps = min(num_steps, max_sequences // eval_batch_size)
     keras.backend.clear_session()
     task = pretraining.PretrainingTask(config,
                                        pretraining.OptimizerConfig())
@@ -87,19 +86,28 @@ def score(work: str, run: str, data: str, checkpoint: str | None = None,
         trainer = training.Trainer(
             task, tf.distribute.get_strategy(),
             training.RunConfig(output_dir=tmp, num_train_steps=1,
-                               train_batch_size=FLAGS.eval_batch_size))
+                               train_batch_size=eval_batch_size))
         trainer.restore(checkpoint)
 
         def dataset_fn(context):
             return pretraining_input.pretraining_dataset(
-                pattern, seq, preds, FLAGS.eval_batch_size,
+                pattern, seq, preds, eval_batch_size,
                 is_training=False, input_context=context,
                 vocab_size=config.vocab_size)
 
         results = trainer.evaluate(dataset_fn, num_steps)
     results["checkpoint"] = checkpoint
-    results["sequences"] = num_steps * FLAGS.eval_batch_size
+    results["sequences"] = num_steps * eval_batch_size
     return results
+
+
+def _run_dir(run: str) -> str:
+    return os.path.join(FLAGS.work_dir, "runs", run)
+
+
+def _heldout(task: str) -> str:
+    return os.path.join(FLAGS.work_dir, "data", f"heldout_{task}",
+                        "data-*.tfrecord")
 
 
 def _curve(run: str) -> list[dict]:
@@ -112,8 +120,8 @@ def _curve(run: str) -> list[dict]:
     for path in state.all_model_checkpoint_paths:
         point = {"step": int(path.rsplit("-", 1)[1])}
         for task in ("nsp", "sop"):
-            r = score(FLAGS.work_dir, run, f"heldout_{task}", path,
-                      FLAGS.curve_sequences)
+            r = score(_run_dir(run), _heldout(task), path,
+                      FLAGS.curve_sequences, FLAGS.eval_batch_size)
             point[task] = r["sentence_order_accuracy"]
             if task == "sop":
                 point["mlm"] = r["masked_lm_accuracy"]
@@ -138,7 +146,8 @@ def main(argv):
     for run in FLAGS.runs:
         row = {}
         for task in ("nsp", "sop"):
-            r = score(FLAGS.work_dir, run, f"heldout_{task}")
+            r = score(_run_dir(run), _heldout(task),
+                      eval_batch_size=FLAGS.eval_batch_size)
             row[task] = r
             logging.info("%s on held-out %s: %s", run, task, r)
         row["sentence_accuracy"] = {

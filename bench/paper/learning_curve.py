@@ -8,12 +8,14 @@ checkpoint chosen on dev. It is then scored on test (test_labels.tsv),
 which nothing was chosen on. Stages, each reading the pretrain_runs.py
 work dir:
 
-  select     per arm (pretrained SOP encoder, random init), the learning
+  select     per arm (pretrained SOP encoder, random init, and the SOP
+             encoder after task-adaptive MLM on SST-2's unlabelled train
+             text when bench/paper/tapt.py has run), the learning
              rate and encoder dropout with the best dev accuracy at 1,000
              labels, seed 0
   curve      250 / 500 / 1000 / 2000 / all labels x seeds, both arms, each
              with its chosen recipe
-  steps      the SOP run's earlier checkpoints (1000 ... 7000 steps), 1,000
+  steps      the SOP run's earlier checkpoints (--step_checkpoints), 1,000
              labels; the last one is the curve's
   objectives the MLM-only and NSP encoders, 1,000 and all labels
 
@@ -58,6 +60,10 @@ flags.DEFINE_list("learning_rates", ["1e-4", "3e-4", "1e-3"],
                   "AdamW peak learning rates tried by `select`.")
 flags.DEFINE_list("dropouts", ["0.0", "0.1"],
                   "Encoder dropout (--albert_dropout_prob) tried by select.")
+flags.DEFINE_list("step_checkpoints", ["1000", "2000", "4000"],
+                  "Earlier SOP checkpoints the steps stage fine-tunes.")
+flags.DEFINE_list("objective_sizes", ["1000", "all"],
+                  "Label counts for the objectives stage.")
 flags.DEFINE_integer("min_steps", 250, "Fewest fine-tuning steps.")
 flags.DEFINE_float("epochs", 3.0, "Epochs when that is more than min_steps.")
 flags.DEFINE_integer("train_batch_size", 32, "Fine-tuning batch.")
@@ -238,6 +244,8 @@ def main(argv):
     results = Results(FLAGS.output)
     seeds = [int(s) for s in FLAGS.seeds]
     arms = {"pretrained": _checkpoint(work, "sop"), "random": None}
+    if os.path.exists(os.path.join(work, "runs", "sop_tapt", "done.json")):
+        arms["tapt"] = _checkpoint(work, "sop_tapt")  # bench/paper/tapt.py
     recipe = results.data.setdefault("recipe", {})
     if "select" in FLAGS.stages:
         for arm, init in arms.items():
@@ -268,10 +276,11 @@ def main(argv):
         for size in FLAGS.sizes:
             for seed in seeds:
                 for arm, init in arms.items():
-                    run_arm("curve", arm, init, size, seed, arm)
+                    if arm in recipe:  # Arms added later need `select`.
+                        run_arm("curve", arm, init, size, seed, arm)
     if "steps" in FLAGS.stages:
         last = arms["pretrained"]
-        for step in range(1000, 8001, 1000):
+        for step in [int(x) for x in FLAGS.step_checkpoints]:
             path = os.path.join(work, "runs", "sop", f"ckpt-{step}")
             if path == last or not os.path.exists(path + ".index"):
                 continue  # The last one is curve/pretrained/1000.
@@ -280,7 +289,7 @@ def main(argv):
                         seed, "pretrained")
     if "objectives" in FLAGS.stages:
         for run in ("mlm", "nsp"):
-            for size in (str(SELECT_SIZE), "all"):
+            for size in FLAGS.objective_sizes:
                 for seed in seeds:
                     run_arm("objectives", run, _checkpoint(work, run), size,
                             seed, "pretrained")

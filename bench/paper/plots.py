@@ -33,7 +33,8 @@ flags.DEFINE_string("work_dir", "/tmp/albert_paper",
 FLAGS = flags.FLAGS
 
 ARM_STYLE = {"pretrained": ("tab:blue", "pretrained (MLM + SOP)"),
-             "random": ("tab:gray", "random init")}
+             "random": ("tab:gray", "random init"),
+             "tapt": ("tab:green", "pretrained + MLM on SST-2 train text")}
 RUN_STYLE = {"mlm": ("tab:gray", "MLM only"), "nsp": ("tab:orange",
                                                        "MLM + NSP"),
              "sop": ("tab:blue", "MLM + SOP")}

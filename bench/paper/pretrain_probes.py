@@ -1,0 +1,107 @@
+"""Short pretraining probes: learning rate and width at 1,000 steps.
+
+Each probe is a 1,000-step run_pretraining run (warmup 100, linear decay
+to 0) on the SOP training data of pretrain_runs.py, scored on the first
+4,096 sequences of the held-out SOP set (eval_sentence.score). It asks
+whether the main runs' recipe (LAMB 0.005, the quickstart width) leaves
+masked-LM accuracy on the table, which would explain a pretrained encoder
+that does not help SST-2. Finished probes are skipped on a rerun.
+
+  python3 bench/paper/pretrain_probes.py --work_dir=/tmp/albert_paper
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import eval_sentence  # pylint: disable=g-import-not-at-top
+
+# --work_dir comes with eval_sentence's flags.
+flags.DEFINE_string("probes_output", os.path.join(
+    ROOT, "bench", "results", "paper", "pretrain_probes.json"), "JSON.")
+FLAGS = flags.FLAGS
+
+# name: (config overrides, LAMB learning rate)
+PROBES = {
+    "quickstart_lr0.005": ({}, 0.005),
+    "quickstart_lr0.001": ({}, 0.001),
+    "quickstart_lr0.02": ({}, 0.02),
+    "wide_lr0.005": ({"embedding_size": 128, "hidden_size": 256,
+                      "intermediate_size": 1024}, 0.005),
+}
+STEPS = 1000
+EVAL_SEQUENCES = 4096
+
+
+def _probe(work: str, name: str, overrides: dict, lr: float) -> dict:
+    from albert_tf.config import AlbertConfig
+    out = os.path.join(work, "probes", name)
+    config_path = os.path.join(work, "probes", f"{name}.json")
+    config = AlbertConfig.from_json_file(
+        os.path.join(work, "albert_config.json")).replace(**overrides)
+    os.makedirs(os.path.dirname(config_path), exist_ok=True)
+    with open(config_path, "w") as f:
+        f.write(config.to_json_string())
+    start = time.time()
+    if not os.path.exists(os.path.join(out, f"ckpt-{STEPS}.index")):
+        args = [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+                f"--albert_config_file={config_path}",
+                f"--input_file={work}/data/sop/data-*.tfrecord",
+                f"--output_dir={out}", "--max_seq_length=64",
+                "--max_predictions_per_seq=10", "--train_batch_size=32",
+                f"--num_train_steps={STEPS}", "--num_warmup_steps=100",
+                f"--learning_rate={lr}", f"--save_checkpoints_steps={STEPS}",
+                "--log_every_n_steps=500", "--iterations_per_loop=100",
+                "--jit_compile"]
+        with open(os.path.join(work, "logs", f"probe_{name}.log"), "w") as f:
+            subprocess.run(args, check=True, stdout=f,
+                           stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    # Training speed: the examples/s of the last logged step.
+    with open(os.path.join(work, "logs", f"probe_{name}.log")) as f:
+        speed = [line for line in f if f"step {STEPS}/{STEPS}" in line]
+    examples_per_second = float(re.search(r"([\d.]+) examples/s",
+                                          speed[-1]).group(1))
+    r = eval_sentence.score(
+        out, os.path.join(work, "data", "heldout_sop", "data-*.tfrecord"),
+        max_sequences=EVAL_SEQUENCES)
+    return {"parameters": config.num_parameters(), "learning_rate": lr,
+            "overrides": overrides, "steps": STEPS,
+            "heldout_masked_lm_accuracy": r["masked_lm_accuracy"],
+            "heldout_masked_lm_loss": r["masked_lm_loss"],
+            "heldout_sop_accuracy": r["sentence_order_accuracy"],
+            "train_examples_per_second": examples_per_second,
+            "seconds_this_invocation": round(seconds, 1)}
+
+
+def main(argv):
+    del argv  # Unused.
+    work = FLAGS.work_dir
+    report = {}
+    if os.path.exists(FLAGS.probes_output):
+        with open(FLAGS.probes_output) as f:
+            report = json.load(f)
+    for name, (overrides, lr) in PROBES.items():
+        if name not in report:
+            report[name] = _probe(work, name, overrides, lr)
+            logging.info("%s: %s", name, report[name])
+            with open(FLAGS.probes_output + ".tmp", "w") as f:
+                json.dump(report, f, indent=1)
+            os.replace(FLAGS.probes_output + ".tmp", FLAGS.probes_output)
+
+
+if __name__ == "__main__":
+    app.run(main)
