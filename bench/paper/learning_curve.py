@@ -60,6 +60,9 @@ flags.DEFINE_list("learning_rates", ["1e-4", "3e-4", "1e-3"],
                   "AdamW peak learning rates tried by `select`.")
 flags.DEFINE_list("dropouts", ["0.0", "0.1"],
                   "Encoder dropout (--albert_dropout_prob) tried by select.")
+flags.DEFINE_list("curve_arms", ["pretrained", "random"],
+                  "Arms on the learning curve (tapt: only after tapt.py "
+                  "and `select`).")
 flags.DEFINE_list("step_checkpoints", ["1000", "2000", "4000"],
                   "Earlier SOP checkpoints the steps stage fine-tunes.")
 flags.DEFINE_list("objective_sizes", ["1000", "all"],
@@ -275,9 +278,8 @@ def main(argv):
     if "curve" in FLAGS.stages:
         for size in FLAGS.sizes:
             for seed in seeds:
-                for arm, init in arms.items():
-                    if arm in recipe:  # Arms added later need `select`.
-                        run_arm("curve", arm, init, size, seed, arm)
+                for arm in FLAGS.curve_arms:
+                    run_arm("curve", arm, arms[arm], size, seed, arm)
     if "steps" in FLAGS.stages:
         last = arms["pretrained"]
         for step in [int(x) for x in FLAGS.step_checkpoints]:

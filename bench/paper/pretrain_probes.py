@@ -1,4 +1,4 @@
-"""Short pretraining probes: learning rate and width at 1,000 steps.
+"""Short pretraining probes: learning rate, optimizer, width at 1,000 steps.
 
 Each probe is a 1,000-step run_pretraining run (warmup 100, linear decay
 to 0) on the SOP training data of pretrain_runs.py, scored on the first
@@ -34,19 +34,21 @@ flags.DEFINE_string("probes_output", os.path.join(
     ROOT, "bench", "results", "paper", "pretrain_probes.json"), "JSON.")
 FLAGS = flags.FLAGS
 
-# name: (config overrides, LAMB learning rate)
+# name: (config overrides, learning rate, optimizer)
 PROBES = {
-    "quickstart_lr0.005": ({}, 0.005),
-    "quickstart_lr0.001": ({}, 0.001),
-    "quickstart_lr0.02": ({}, 0.02),
+    "quickstart_lr0.005": ({}, 0.005, "lamb"),
+    "quickstart_lr0.001": ({}, 0.001, "lamb"),
+    "quickstart_lr0.02": ({}, 0.02, "lamb"),
     "wide_lr0.005": ({"embedding_size": 128, "hidden_size": 256,
-                      "intermediate_size": 1024}, 0.005),
+                      "intermediate_size": 1024}, 0.005, "lamb"),
+    "quickstart_adamw_lr0.001": ({}, 0.001, "adamw"),
 }
 STEPS = 1000
 EVAL_SEQUENCES = 4096
 
 
-def _probe(work: str, name: str, overrides: dict, lr: float) -> dict:
+def _probe(work: str, name: str, overrides: dict, lr: float,
+           optimizer: str) -> dict:
     from albert_tf.config import AlbertConfig
     out = os.path.join(work, "probes", name)
     config_path = os.path.join(work, "probes", f"{name}.json")
@@ -65,7 +67,7 @@ def _probe(work: str, name: str, overrides: dict, lr: float) -> dict:
                 f"--num_train_steps={STEPS}", "--num_warmup_steps=100",
                 f"--learning_rate={lr}", f"--save_checkpoints_steps={STEPS}",
                 "--log_every_n_steps=500", "--iterations_per_loop=100",
-                "--jit_compile"]
+                "--jit_compile", f"--optimizer={optimizer}"]
         with open(os.path.join(work, "logs", f"probe_{name}.log"), "w") as f:
             subprocess.run(args, check=True, stdout=f,
                            stderr=subprocess.STDOUT)
@@ -79,6 +81,7 @@ def _probe(work: str, name: str, overrides: dict, lr: float) -> dict:
         out, os.path.join(work, "data", "heldout_sop", "data-*.tfrecord"),
         max_sequences=EVAL_SEQUENCES)
     return {"parameters": config.num_parameters(), "learning_rate": lr,
+            "optimizer": optimizer,
             "overrides": overrides, "steps": STEPS,
             "heldout_masked_lm_accuracy": r["masked_lm_accuracy"],
             "heldout_masked_lm_loss": r["masked_lm_loss"],
@@ -94,9 +97,9 @@ def main(argv):
     if os.path.exists(FLAGS.probes_output):
         with open(FLAGS.probes_output) as f:
             report = json.load(f)
-    for name, (overrides, lr) in PROBES.items():
+    for name, (overrides, lr, optimizer) in PROBES.items():
         if name not in report:
-            report[name] = _probe(work, name, overrides, lr)
+            report[name] = _probe(work, name, overrides, lr, optimizer)
             logging.info("%s: %s", name, report[name])
             with open(FLAGS.probes_output + ".tmp", "w") as f:
                 json.dump(report, f, indent=1)
