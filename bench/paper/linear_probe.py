@@ -117,6 +117,11 @@ def main(argv):
         path = tf.train.latest_checkpoint(os.path.join(work, "runs", run))
         if path:
             encoders[run] = path
+    # Earlier checkpoints of the SOP run: do more steps help the features?
+    for step in (1000, 2000, 4000):
+        path = os.path.join(work, "runs", "sop", f"ckpt-{step}")
+        if os.path.exists(path + ".index"):
+            encoders[f"sop@{step}"] = path
     report = {"encoders": encoders, "l2": FLAGS.l2, "results": {}}
     for name, checkpoint in encoders.items():
         keras.utils.set_random_seed(0)
