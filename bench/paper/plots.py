@@ -71,6 +71,7 @@ def learning_curve(plt) -> None:
                             [max(points[x]) for x in xs], color=color,
                             alpha=0.2)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xticks([250, 500, 1000, 2000, 8056])
         ax.set_xticklabels(["250", "500", "1000", "2000", "8056\n(all)"])
         ax.set_xlabel("labelled SST-2 training examples")
@@ -153,13 +154,16 @@ def pretraining_curves(plt) -> None:
         with open(os.path.join(RESULTS, "table5.json")) as f:
             held = json.load(f).get("curves", {})
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (("masked_lm_accuracy", "mlm", "masked-LM accuracy"),
-              ("sentence_order_accuracy", "sop", "SOP accuracy"),
-              (None, "nsp", "NSP accuracy"))
-    for ax, (tag, key, title) in zip(axes, panels):
+    # The training batches' sentence accuracy is each run's own task: the
+    # SOP run's on the SOP panel, the NSP run's on the NSP panel.
+    panels = (("masked_lm_accuracy", "mlm", "masked-LM accuracy",
+               ("mlm", "nsp", "sop")),
+              ("sentence_order_accuracy", "sop", "SOP accuracy", ("sop",)),
+              ("sentence_order_accuracy", "nsp", "NSP accuracy", ("nsp",)))
+    for ax, (tag, key, title, train_runs) in zip(axes, panels):
         for run, (color, label) in RUN_STYLE.items():
             train = curves.get(run, {}).get("train", {}).get(tag, [])
-            if tag and train and not (run == "mlm" and key == "sop"):
+            if train and run in train_runs:
                 steps, values = np.array(train).T
                 # Each logged point is one training batch: smooth over 5.
                 smooth = np.convolve(values, np.ones(5) / 5, mode="valid")
@@ -170,14 +174,16 @@ def pretraining_curves(plt) -> None:
                 ax.plot([p["step"] for p in points],
                         [100 * p[key] for p in points], "o-", color=color,
                         label=label)
-        ax.set_title(f"{title} (line: held-out; faint: training batches)"
-                     if tag else f"{title} (held-out)", fontsize=9)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("pretraining step (batch 32, seq 64)")
         ax.grid(alpha=0.3)
         if key != "mlm":
             ax.axhline(50, color="k", lw=0.6, ls="--")
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(title="trained with", fontsize=8)
+    fig.suptitle("points: held-out documents, one per checkpoint; faint "
+                 "lines: training batches (5-point mean) of the runs "
+                 "trained on that task", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "pretraining_curves.png"), dpi=110)
 
