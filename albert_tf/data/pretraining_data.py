@@ -75,8 +75,8 @@ class PretrainingConfig:
     random_next_sentence: bool = False
     # Not in the original. The original pairs a one-segment chunk with a
     # random document's segment, label 1, in SOP mode too (issue #234), so
-    # "SOP" data holds random-document negatives (about 18% of instances
-    # at max_seq_length 64). True drops those chunks: SOP data is then
+    # "SOP" data holds random-document negatives (20% of the instances in
+    # bench/paper's corpus at max_seq_length 64; far fewer at 512). True drops those chunks: SOP data is then
     # pure sentence order, NSP data pure next-sentence; what a held-out
     # evaluation of either task needs.
     skip_single_segment_chunks: bool = False

@@ -53,11 +53,13 @@ class PretrainingTask:
                                  dtype=training.dtype_policy(self.dtype))
         if self.sentence_loss_weight == 0.0:
             # MLM only: nothing trains the pooler or the sentence head.
-            # Trainable, their zero gradients would still meet LAMB's
-            # weight decay, which (trust ratio 1 / weight_decay_rate)
-            # shrinks them by (1 - lr) per step to ~0; frozen, they stay
-            # at their initialisation, as in a model that never had the
-            # head. They are still saved, so checkpoints keep every name.
+            # In the original's graph a variable outside the loss gets a
+            # None gradient, which its optimizers skip. Here the weighted
+            # term keeps them in the graph with zero gradients, and LAMB's
+            # weight decay (trust ratio 1 / weight_decay_rate) would then
+            # shrink them by (1 - lr) per step to ~0. Frozen, they stay at
+            # their initialisation, as the original would leave them, and
+            # are still saved, so checkpoints keep every name.
             model.encoder.pooler.trainable = False
             model.sentence_order_head.trainable = False
         return model
