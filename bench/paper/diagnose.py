@@ -12,63 +12,48 @@ create_pretraining_data's stats). Writes bench/results/paper/diagnose.json.
 from __future__ import annotations
 
 import collections
-import csv
 import glob
 import json
 import os
 import re
-import sys
 
 import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import common
 
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
-flags.DEFINE_string("data_dir", os.path.join(ROOT, "..", "shared", "data",
-                                             "glue", "SST-2"), "SST-2.")
-flags.DEFINE_string("output", os.path.join(
-    ROOT, "bench", "results", "paper", "diagnose.json"), "JSON.")
+flags.DEFINE_string("data_dir", common.SST2_DIR, "SST-2.")
+flags.DEFINE_string("output", os.path.join(common.RESULTS, "diagnose.json"),
+                    "JSON.")
 FLAGS = flags.FLAGS
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
-def _sst2(split: str) -> list[str]:
-    with open(os.path.join(FLAGS.data_dir, f"{split}.tsv"),
-              encoding="utf-8") as f:
-        return [row[0] for row in list(csv.reader(
-            f, delimiter="\t", quotechar=None))[1:]]
-
-
 def main(argv):
     del argv  # Unused.
-    from albert_tf.data import glue
-    from albert_tf.tokenization import full_tokenizer
-
     work = FLAGS.work_dir
-    tokenizer = full_tokenizer.FullTokenizer(
-        vocab_file=None, do_lower_case=True,
-        spm_model_file=os.path.join(work, "spm.model"))
+    # As the fine-tuning input: the processor lowercases (preprocess_text),
+    # as the original's processors do, before SentencePiece.
+    tokenizer, processor = common.tokenizer_and_processor(
+        os.path.join(work, "spm.model"))
+    unk_id = tokenizer.sp_model.unk_id()
     corpus_words = collections.Counter()
     for path in glob.glob(os.path.join(work, "corpus", "train", "*.txt")):
         with open(path, encoding="utf-8") as f:
             corpus_words.update(WORD.findall(f.read().lower()))
-    # As the fine-tuning input: the processor lowercases (preprocess_text),
-    # as the original's processors do, before SentencePiece.
-    processor = glue.get_processor("sst-2", use_spm=True, do_lower_case=True)
     report = {}
     for split in ("train", "dev"):
-        sentences = [processor.process_text(s) for s in _sst2(split)]
+        sentences = [processor.process_text(s)
+                     for s in common.read_sst2(FLAGS.data_dir, split)[0]]
         pieces = [tokenizer.tokenize(s) for s in sentences]
         ids = [tokenizer.convert_tokens_to_ids(p) for p in pieces]
         words = [WORD.findall(s.lower()) for s in sentences]
         n_words = sum(len(w) for w in words)
-        unk = sum(i == 1 for seq in ids for i in seq)
+        unk = sum(i == unk_id for seq in ids for i in seq)
         lengths = np.array([len(p) + 2 for p in pieces])  # [CLS] ... [SEP]
         tokens = [w for ws in words for w in ws]
         unseen = [w for w in tokens if corpus_words[w] == 0]
@@ -103,9 +88,7 @@ def main(argv):
                 "instances", "corpus_tokens", "mean_tokens_per_instance",
                 "masked_per_instance", "masked_token_fraction",
                 "short_seq_fraction")}
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(report, f, indent=1)
+    common.write_json(FLAGS.output, report)
     logging.info("%s", json.dumps(report, indent=1))
 
 

@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 
 from absl import app
 from absl import flags
 from absl import logging
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import common  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
 flags.DEFINE_list("runs", ["mlm", "nsp", "sop"], "Runs to score.")
@@ -37,8 +34,8 @@ flags.DEFINE_integer("eval_batch_size", 64, "Sequences per batch.")
 flags.DEFINE_integer("curve_sequences", 2048, "Held-out sequences per set "
                      "for each checkpoint's point on the pretraining "
                      "curves; 0 skips the curves.")
-flags.DEFINE_string("output", os.path.join(
-    ROOT, "bench", "results", "paper", "table5.json"), "JSON.")
+flags.DEFINE_string("output", os.path.join(common.RESULTS, "table5.json"),
+                    "JSON.")
 FLAGS = flags.FLAGS
 
 # Paper, Table 5 (ALBERT-base, intrinsic tasks): accuracy on NSP and SOP.
@@ -159,10 +156,7 @@ def main(argv):
         report["runs"][run] = row
         if FLAGS.curve_sequences:
             report["curves"][run] = _curve(run)
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output + ".tmp", "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(FLAGS.output + ".tmp", FLAGS.output)
+    common.write_json(FLAGS.output, report)
     for run, row in report["runs"].items():
         logging.info("%-4s NSP %.3f  SOP %.3f  MLM %.3f", run,
                      row["sentence_accuracy"]["nsp"],

@@ -21,8 +21,9 @@ work dir:
 
 The labelled subsets are nested: seed s takes the first n examples of one
 permutation of train.tsv, so the two arms see the same examples. Finished
-runs are kept in the output JSON and skipped on a rerun (rerun when the
-chosen recipe changed). The curve's 1,000-label seed-0 runs repeat the
+runs are kept in the output JSON and skipped on a rerun, but only while
+their inputs are the same (checkpoint, vocabulary, subset files, recipe,
+steps: `inputs` in each entry); anything else runs again. The curve's 1,000-label seed-0 runs repeat the
 runs the recipe was chosen on, so their dev figure is optimistic; test is
 not.
 
@@ -31,12 +32,10 @@ not.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -44,13 +43,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import common
+from albert_tf import fileio
 
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
-flags.DEFINE_string("data_dir", os.path.join(ROOT, "..", "shared", "data",
-                                             "glue", "SST-2"), "SST-2.")
+flags.DEFINE_string("data_dir", common.SST2_DIR, "SST-2.")
 flags.DEFINE_list("stages", ["select", "curve", "steps", "objectives"],
                   "Which stages, in order.")
 flags.DEFINE_list("sizes", ["250", "500", "1000", "2000", "all"],
@@ -71,41 +68,56 @@ flags.DEFINE_integer("min_steps", 250, "Fewest fine-tuning steps.")
 flags.DEFINE_float("epochs", 3.0, "Epochs when that is more than min_steps.")
 flags.DEFINE_integer("train_batch_size", 32, "Fine-tuning batch.")
 flags.DEFINE_integer("max_seq_length", 64, "99.9% of SST-2 fits.")
-flags.DEFINE_string("output", os.path.join(
-    ROOT, "bench", "results", "paper", "learning_curve.json"), "JSON.")
+flags.DEFINE_string("output", os.path.join(common.RESULTS,
+                                           "learning_curve.json"), "JSON.")
 FLAGS = flags.FLAGS
 
 EVALS_PER_RUN = 5  # Dev-scored checkpoints per run (plus step 0).
 SELECT_SIZE = 1000
 
 
-def _read_tsv(path: str) -> list[list[str]]:
-    with open(path, encoding="utf-8") as f:
-        return list(csv.reader(f, delimiter="\t", quotechar=None))
-
-
 def _subset_dir(work: str, size: str, seed: int) -> str:
-    """A GLUE-layout SST-2 dir whose train.tsv has `size` examples."""
+    """A GLUE-layout SST-2 dir whose train.tsv has `size` examples.
+
+    Rebuilt from --data_dir on every call (a few ms) and rewritten only
+    when it differs, so a changed source never leaves a stale subset.
+    """
     out = os.path.join(work, "finetune", "data", f"n{size}_s{seed}", "SST-2")
-    if os.path.exists(os.path.join(out, "train.tsv")):
-        return out
-    rows = _read_tsv(os.path.join(FLAGS.data_dir, "train.tsv"))
+    rows = common.read_tsv(os.path.join(FLAGS.data_dir, "train.tsv"))
     header, rows = rows[0], rows[1:]
     order = np.random.RandomState(1000 + seed).permutation(len(rows))
     n = len(rows) if size == "all" else int(size)
+    text = "".join("\t".join(row) + "\n"
+                   for row in [header] + [rows[i] for i in order[:n]])
     os.makedirs(out, exist_ok=True)
     for name in ("dev.tsv", "test.tsv"):
         shutil.copy(os.path.join(FLAGS.data_dir, name), out)
-    tmp = os.path.join(out, "train.tsv.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in [header] + [rows[i] for i in order[:n]]:
-            f.write("\t".join(row) + "\n")
-    os.replace(tmp, os.path.join(out, "train.tsv"))
+    path = os.path.join(out, "train.tsv")
+    if not os.path.exists(path) or fileio.read_text(path) != text:
+        fileio.write_atomic(path, text)
     return out
 
 
+def _inputs(work: str, init: str | None, size: str, seed: int, lr: float,
+            dropout: float) -> dict:
+    """Everything a run's result depends on; a stored result is reused
+    only when this is equal (Results.get)."""
+    data_dir = _subset_dir(work, size, seed)
+    return {"init": common.checkpoint_fingerprint(init),
+            "spm": fileio.fingerprint(os.path.join(work, "spm.model")),
+            "config": fileio.fingerprint(os.path.join(
+                work, "albert_config.json")),
+            "data": {name: fileio.fingerprint(os.path.join(data_dir, name))
+                     for name in ("train.tsv", "dev.tsv", "test.tsv")},
+            "test_labels": fileio.fingerprint(os.path.join(
+                FLAGS.data_dir, "test_labels.tsv")),
+            "learning_rate": lr, "dropout": dropout, "seed": seed,
+            "steps": _steps(size), "max_seq_length": FLAGS.max_seq_length,
+            "train_batch_size": FLAGS.train_batch_size}
+
+
 def _test_accuracy(output_dir: str) -> float:
-    labels = [int(r[1]) for r in _read_tsv(
+    labels = [int(r[1]) for r in common.read_tsv(
         os.path.join(FLAGS.data_dir, "test_labels.tsv"))[1:]]
     probs = np.loadtxt(os.path.join(output_dir, "test_results.tsv"),
                        ndmin=2)
@@ -188,30 +200,29 @@ class Results:
             with open(path) as f:
                 self.data = json.load(f)
 
-    def get(self, key: str, fn, lr: float, dropout: float) -> dict:
-        """The stored run, or a new one when absent or of another recipe."""
+    def get(self, key: str, work: str, init: str | None, size: str,
+            seed: int, lr: float, dropout: float) -> dict:
+        """The stored run when its inputs are today's; else a new run."""
+        inputs = _inputs(work, init, size, seed, lr, dropout)
         old = self.data["runs"].get(key)
-        if old is not None and (old.get("learning_rate"), old.get(
-                "dropout")) != (lr, dropout):
-            logging.warning("%s: stored with lr=%s dropout=%s, now lr=%s "
-                            "dropout=%s; running it again", key,
-                            old.get("learning_rate"), old.get("dropout"),
-                            lr, dropout)
+        if old is not None and old.get("inputs") != inputs:
+            changed = sorted(k for k in inputs
+                             if inputs[k] != (old.get("inputs") or {}).get(k))
+            logging.warning("%s: stored from other inputs (%s); running it "
+                            "again", key, ", ".join(changed))
             del self.data["runs"][key]
         if key not in self.data["runs"]:
             logging.info("fine-tuning %s", key)
-            self.data["runs"][key] = fn()
-            logging.info("  %s", {k: v for k, v in
-                                  self.data["runs"][key].items()
-                                  if k != "dev_curve"})
+            result = finetune(work, init, size, seed, lr, dropout)
+            result["inputs"] = inputs
+            self.data["runs"][key] = result
+            logging.info("  %s", {k: v for k, v in result.items()
+                                  if k not in ("dev_curve", "inputs")})
             self.save()
         return self.data["runs"][key]
 
     def save(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path + ".tmp", "w") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(self.path + ".tmp", self.path)
+        common.write_json(self.path, self.data)
 
 
 def _checkpoint(work: str, run: str, step: int | None = None) -> str:
@@ -256,10 +267,9 @@ def main(argv):
             for lr in FLAGS.learning_rates:
                 for dropout in FLAGS.dropouts:
                     key = f"select/{arm}/lr{lr}_do{dropout}/{SELECT_SIZE}/0"
-                    scores[(lr, dropout)] = results.get(key, lambda: finetune(
-                        work, init, str(SELECT_SIZE), 0, float(lr),
-                        float(dropout)), float(lr), float(dropout))[
-                            "dev_accuracy"]
+                    scores[(lr, dropout)] = results.get(
+                        key, work, init, str(SELECT_SIZE), 0, float(lr),
+                        float(dropout))["dev_accuracy"]
             lr, dropout = max(scores, key=scores.get)
             recipe[arm] = {"learning_rate": float(lr),
                            "dropout": float(dropout)}
@@ -271,9 +281,8 @@ def main(argv):
     def run_arm(stage: str, arm: str, init, size: str, seed: int,
                 recipe_arm: str) -> None:
         r = recipe[recipe_arm]
-        results.get(f"{stage}/{arm}/{size}/{seed}", lambda: finetune(
-            work, init, size, seed, r["learning_rate"], r["dropout"]),
-            r["learning_rate"], r["dropout"])
+        results.get(f"{stage}/{arm}/{size}/{seed}", work, init, size, seed,
+                    r["learning_rate"], r["dropout"])
 
     if "curve" in FLAGS.stages:
         for size in FLAGS.sizes:

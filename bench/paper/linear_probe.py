@@ -12,56 +12,25 @@ fails is the representation, not the fine-tuning recipe.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import sys
 
 import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import common
 
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
-flags.DEFINE_string("data_dir", os.path.join(ROOT, "..", "shared", "data",
-                                             "glue", "SST-2"), "SST-2.")
+flags.DEFINE_string("data_dir", common.SST2_DIR, "SST-2.")
 flags.DEFINE_list("sizes", ["1000", "all"], "Labelled examples.")
 flags.DEFINE_list("l2", ["0.001", "0.01", "0.1"], "L2 strengths; the best "
                   "on dev is reported, as for every arm alike.")
-flags.DEFINE_string("output", os.path.join(
-    ROOT, "bench", "results", "paper", "linear_probe.json"), "JSON.")
+flags.DEFINE_string("output", os.path.join(common.RESULTS,
+                                           "linear_probe.json"), "JSON.")
 FLAGS = flags.FLAGS
 
 MAX_SEQ_LENGTH = 64
-
-
-def _read(split: str) -> tuple[list[str], np.ndarray]:
-    with open(os.path.join(FLAGS.data_dir, f"{split}.tsv"),
-              encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter="\t", quotechar=None))[1:]
-    return [r[0] for r in rows], np.array([int(r[1]) for r in rows])
-
-
-def _inputs(texts: list[str]) -> dict:
-    """[CLS] text [SEP] ids as run_classifier builds them (single text)."""
-    from albert_tf.data import glue
-    from albert_tf.tokenization import full_tokenizer
-    processor = glue.get_processor("sst-2", use_spm=True, do_lower_case=True)
-    tokenizer = full_tokenizer.FullTokenizer(
-        vocab_file=None, do_lower_case=True,
-        spm_model_file=os.path.join(FLAGS.work_dir, "spm.model"))
-    ids = np.zeros((len(texts), MAX_SEQ_LENGTH), np.int32)
-    for i, text in enumerate(texts):
-        pieces = tokenizer.tokenize(processor.process_text(text))
-        row = [2] + tokenizer.convert_tokens_to_ids(
-            pieces[:MAX_SEQ_LENGTH - 2]) + [3]
-        ids[i, :len(row)] = row
-    return {"input_ids": ids, "input_mask": (ids > 0).astype(np.int32),
-            "segment_ids": np.zeros_like(ids)}
 
 
 def _features(encoder, inputs: dict) -> dict[str, np.ndarray]:
@@ -107,11 +76,12 @@ def main(argv):
     work = FLAGS.work_dir
     config = AlbertConfig.from_json_file(
         os.path.join(work, "albert_config.json"))
-    train_text, train_y = _read("train")
-    dev_text, dev_y = _read("dev")
+    train_text, train_y = common.read_sst2(FLAGS.data_dir, "train")
+    dev_text, dev_y = common.read_sst2(FLAGS.data_dir, "dev")
+    spm_model = os.path.join(work, "spm.model")
     # The learning curve's seed-0 subsets (learning_curve._subset_dir).
     order = np.random.RandomState(1000).permutation(len(train_text))
-    dev_inputs = _inputs(dev_text)
+    dev_inputs = common.sst2_inputs(dev_text, spm_model, MAX_SEQ_LENGTH)
     encoders = {"random": None}
     for run in ("sop", "sop_tapt", "nsp", "mlm"):
         path = tf.train.latest_checkpoint(os.path.join(work, "runs", run))
@@ -133,8 +103,8 @@ def main(argv):
         for size in FLAGS.sizes:
             n = len(order) if size == "all" else int(size)
             idx = order[:n]
-            features = _features(model.encoder,
-                                 _inputs([train_text[i] for i in idx]))
+            features = _features(model.encoder, common.sst2_inputs(
+                [train_text[i] for i in idx], spm_model, MAX_SEQ_LENGTH))
             for kind in ("mean", "pooled"):
                 scores = {l2: _logistic_regression(
                     features[kind], train_y[idx], dev_features[kind], dev_y,
@@ -145,10 +115,7 @@ def main(argv):
                     "all_l2": scores}
                 logging.info("%s %s %s: %.3f (l2 %s)", name, size, kind,
                              scores[best], best)
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output + ".tmp", "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(FLAGS.output + ".tmp", FLAGS.output)
+    common.write_json(FLAGS.output, report)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import common  # pylint: disable=g-import-not-at-top
 import eval_sentence  # pylint: disable=g-import-not-at-top
 
 # --work_dir comes with eval_sentence's flags.
@@ -90,6 +92,17 @@ def _probe(work: str, name: str, overrides: dict, lr: float,
             "seconds_this_invocation": round(seconds, 1)}
 
 
+def _inputs(work: str, name: str) -> dict:
+    """What a probe's result depends on; a stored one is reused only when
+    this is equal, else its directory is cleared and it runs again."""
+    from albert_tf import fileio
+    overrides, lr, optimizer = PROBES[name]
+    return {"probe": [overrides, lr, optimizer, STEPS, EVAL_SEQUENCES],
+            **{f: fileio.fingerprint(os.path.join(work, f)) for f in (
+                "spm.model", "albert_config.json", "data/sop/stats.json",
+                "data/heldout_sop/stats.json")}}
+
+
 def main(argv):
     del argv  # Unused.
     work = FLAGS.work_dir
@@ -98,12 +111,18 @@ def main(argv):
         with open(FLAGS.probes_output) as f:
             report = json.load(f)
     for name, (overrides, lr, optimizer) in PROBES.items():
+        inputs = _inputs(work, name)
+        if name in report and report[name].get("inputs") != inputs:
+            logging.warning("%s: stored from other inputs; running it "
+                            "again", name)
+            del report[name]
+            shutil.rmtree(os.path.join(work, "probes", name),
+                          ignore_errors=True)
         if name not in report:
-            report[name] = _probe(work, name, overrides, lr, optimizer)
+            report[name] = dict(_probe(work, name, overrides, lr, optimizer),
+                                inputs=inputs)
             logging.info("%s: %s", name, report[name])
-            with open(FLAGS.probes_output + ".tmp", "w") as f:
-                json.dump(report, f, indent=1)
-            os.replace(FLAGS.probes_output + ".tmp", FLAGS.probes_output)
+            common.write_json(FLAGS.probes_output, report)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import common
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 flags.DEFINE_string("corpus_dir", os.path.join(ROOT, "..", "shared", "data",
@@ -95,7 +97,22 @@ def _run(args: list[str], log: str) -> None:
 def _make_data(work: str, name: str, input_glob: str, nsp: bool,
                dupe_factor: int, seed: int, pure: bool = False) -> None:
     out = os.path.join(work, "data", name)
+    settings = {"max_seq_length": FLAGS.max_seq_length,
+                "max_predictions_per_seq": FLAGS.max_predictions_per_seq,
+                "dupe_factor": dupe_factor, "random_seed": seed,
+                "random_next_sentence": nsp,
+                "skip_single_segment_chunks": pure}
     if os.path.exists(os.path.join(out, "stats.json")):
+        with open(os.path.join(out, "stats.json")) as f:
+            # Data made before the flag existed had it off.
+            made = {"skip_single_segment_chunks": False,
+                    **json.load(f)["settings"]}
+        changed = {k: (made.get(k), v) for k, v in settings.items()
+                   if made.get(k) != v}
+        if changed:
+            raise ValueError(f"{out} was made with other settings "
+                             f"(made, wanted): {changed}; delete it or use "
+                             f"another --work_dir")
         return
     os.makedirs(out, exist_ok=True)
     args = [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"),
@@ -116,8 +133,6 @@ def _make_data(work: str, name: str, input_glob: str, nsp: bool,
 
 def _pretrain(work: str, run: str) -> None:
     out = os.path.join(work, "runs", run)
-    if os.path.exists(os.path.join(out, "done.json")):
-        return
     data = "nsp" if run == "nsp" else "sop"
     args = [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
             f"--albert_config_file={work}/albert_config.json",
@@ -136,11 +151,13 @@ def _pretrain(work: str, run: str) -> None:
             "--seed=12345", f"--jit_compile={FLAGS.jit_compile}"]
     if run == "mlm":
         args.append("--sentence_loss_weight=0")
+    if os.path.exists(os.path.join(out, "done.json")):
+        common.check_same_args(os.path.join(out, "done.json"), args[2:])
+        return
     start = time.time()
     _run(args, os.path.join(work, "logs", f"pretrain_{run}.log"))
-    with open(os.path.join(out, "done.json"), "w") as f:
-        json.dump({"seconds_last_invocation": time.time() - start,
-                   "args": args[2:]}, f, indent=2)
+    common.write_json(os.path.join(out, "done.json"), {
+        "seconds_last_invocation": time.time() - start, "args": args[2:]})
 
 
 def main(argv):

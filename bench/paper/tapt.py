@@ -26,6 +26,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import common
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 flags.DEFINE_string("work_dir", "/tmp/albert_paper", "pretrain_runs.py's.")
@@ -70,8 +72,6 @@ def main(argv):
               f"--dupe_factor={FLAGS.dupe_factor}", "--random_seed=777",
               "--num_workers=2", f"--stats_file={data}/stats.json"],
              os.path.join(work, "logs", "data_tapt.log"))
-    if os.path.exists(os.path.join(out, "done.json")):
-        return
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     init = tf.train.latest_checkpoint(os.path.join(work, "runs", "sop"))
     args = [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
@@ -87,11 +87,13 @@ def main(argv):
             "--do_eval", "--eval_batch_size=64", "--max_eval_steps=20",
             "--log_every_n_steps=100", "--iterations_per_loop=100",
             "--seed=12345", "--jit_compile"]
+    if os.path.exists(os.path.join(out, "done.json")):
+        common.check_same_args(os.path.join(out, "done.json"), args[2:])
+        return
     start = time.time()
     _run(args, os.path.join(work, "logs", "pretrain_sop_tapt.log"))
-    with open(os.path.join(out, "done.json"), "w") as f:
-        json.dump({"seconds": time.time() - start, "init": init,
-                   "args": args[2:]}, f, indent=2)
+    common.write_json(os.path.join(out, "done.json"), {
+        "seconds": time.time() - start, "init": init, "args": args[2:]})
 
 
 if __name__ == "__main__":
