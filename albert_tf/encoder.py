@@ -35,25 +35,38 @@ class AlbertEncoder(keras.Model):
     and `encoder_outputs`, a list with one [B, T, H] tensor per block
     application (L * inner_group_num of them).
 
+    Two options change how it computes, never its variables or (in
+    float32) its values: `use_one_hot_embeddings` (the original's TPU word
+    lookup, see layers.AlbertEmbeddings) and `attention_implementation`
+    (layers.ATTENTION_IMPLEMENTATIONS).
+
     Example:
         encoder = AlbertEncoder(AlbertConfig.from_json_file("albert_config.json"))
         outputs = encoder({"input_ids": ids, "input_mask": mask,
                            "segment_ids": segments})
     """
 
-    def __init__(self, config: AlbertConfig, name: str = "encoder", **kwargs):
+    def __init__(self, config: AlbertConfig, name: str = "encoder",
+                 use_one_hot_embeddings: bool = False,
+                 attention_implementation: str = "original", **kwargs):
         super().__init__(name=name, **kwargs)
+        layers.check_attention_implementation(attention_implementation)
         self.config = config
+        self.use_one_hot_embeddings = bool(use_one_hot_embeddings)
+        self.attention_implementation = attention_implementation
         dtype = self.dtype_policy
         self.embeddings = layers.AlbertEmbeddings(
-            config, name="embeddings", dtype=dtype)
+            config, use_one_hot_embeddings=use_one_hot_embeddings,
+            name="embeddings", dtype=dtype)
         # As the original, the projection exists only when E != H.
         self.embedding_hidden_mapping_in = None
         if config.embedding_size != config.hidden_size:
             self.embedding_hidden_mapping_in = layers.dense(
                 config.hidden_size, config, "embedding_hidden_mapping_in", dtype)
         self.layer_groups = [
-            layers.AlbertGroup(config, name=f"group_{g}", dtype=dtype)
+            layers.AlbertGroup(
+                config, attention_implementation=attention_implementation,
+                name=f"group_{g}", dtype=dtype)
             for g in range(config.num_hidden_groups)
         ]
         # tf.train.Checkpoint does not see into Keras's tracked lists: name
@@ -107,7 +120,9 @@ class AlbertEncoder(keras.Model):
 
     def get_config(self):
         return {"name": self.name, "config": self.config.to_dict(),
-                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+                "use_one_hot_embeddings": self.use_one_hot_embeddings,
+                "attention_implementation": self.attention_implementation}
 
     @classmethod
     def from_config(cls, config):

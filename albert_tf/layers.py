@@ -23,6 +23,11 @@ from albert_tf.config import from_keras_config
 LAYER_NORM_EPSILON = 1e-12
 # As the original's attention mask: (1 - mask) * -10000 added to the logits.
 ATTENTION_MASK_ADDER = -10000.0
+# "original": the original's op order (matmul, scale, mask, float32 softmax),
+# which the float32 parity tests pin. "fused": keras.ops.dot_product_attention,
+# which Keras's JAX backend sends to cuDNN's fused kernel on GPUs (and plain
+# ops elsewhere); attention-probability dropout then falls back to "original".
+ATTENTION_IMPLEMENTATIONS = ("original", "fused")
 
 
 def gelu_tanh(x):
@@ -134,10 +139,25 @@ class AlbertEmbeddings(ConfigLayer):
 
     All at width E: the E -> H projection lives in the encoder, as in the
     original (`bert/encoder/embedding_hidden_mapping_in`).
+
+    The tables are read in float32 under every dtype policy (autocast off,
+    as Keras's own Embedding) and the sum is cast to the compute dtype
+    afterwards. Two reasons, both about the backward pass: a lookup from a
+    bf16 copy of the table makes its gradient a bf16 scatter-add, which GPUs
+    run as compare-and-swap loops; and token types (2 rows, every token of
+    a batch hitting one of them) were the worst case of that. Token types
+    are therefore a one-hot product, as the original always computes them
+    (modeling.embedding_postprocessor: "always faster for a small
+    vocabulary"), whose gradient is a reduction, not a scatter.
+
+    use_one_hot_embeddings: look words up as one_hot(ids) @ table, the
+        original's TPU choice (modeling.embedding_lookup); else a gather.
     """
 
-    def __init__(self, config: AlbertConfig, **kwargs):
+    def __init__(self, config: AlbertConfig, use_one_hot_embeddings: bool = False,
+                 **kwargs):
         super().__init__(config, **kwargs)
+        self.use_one_hot_embeddings = bool(use_one_hot_embeddings)
         self.layer_norm = layer_norm("layer_norm", self.dtype_policy)
         self.dropout = keras.layers.Dropout(
             config.hidden_dropout_prob, dtype=self.dtype_policy, name="dropout")
@@ -145,33 +165,70 @@ class AlbertEmbeddings(ConfigLayer):
     def build(self, input_shape=None):
         c = self.config
         init = initializer(c)
+        # autocast=False: read in float32 inside call(), cast explicitly.
         self.word_embeddings = self.add_weight(
             shape=(c.vocab_size, c.embedding_size), initializer=init,
-            name="word_embeddings")
+            name="word_embeddings", autocast=False)
         self.token_type_embeddings = self.add_weight(
             shape=(c.type_vocab_size, c.embedding_size), initializer=init,
-            name="token_type_embeddings")
+            name="token_type_embeddings", autocast=False)
         self.position_embeddings = self.add_weight(
             shape=(c.max_position_embeddings, c.embedding_size),
-            initializer=init, name="position_embeddings")
+            initializer=init, name="position_embeddings", autocast=False)
         self.layer_norm.build((None, None, c.embedding_size))
 
     def call(self, input_ids, segment_ids, training=None):
+        c = self.config
         seq_length = ops.shape(input_ids)[1]
+        table = ops.convert_to_tensor(self.word_embeddings)  # [V, E] float32
+        if self.use_one_hot_embeddings:
+            # The original's TPU lookup: one matmul, no gather or scatter.
+            # Exact on CPU; where float32 matmuls round (TPU's default bf16
+            # passes, TF32 on GPUs) it rounds as the original's did.
+            one_hot = ops.one_hot(input_ids, c.vocab_size,
+                                  dtype=table.dtype)  # [B, T, V]
+            x = ops.matmul(one_hot, table)  # [B, T, E]
+        else:
+            x = ops.take(table, input_ids, axis=0)  # [B, T, E]
         # Same summation order as the original: word, += type, += position.
-        x = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, T, E]
-        x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)
-        x = x + self.position_embeddings[None, :seq_length, :]
-        x = self.layer_norm(x)
+        x = x + token_type_lookup(self.token_type_embeddings, segment_ids)
+        x = x + ops.convert_to_tensor(
+            self.position_embeddings)[None, :seq_length, :]
+        x = self.layer_norm(ops.cast(x, self.compute_dtype))
         return self.dropout(x, training=training)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "use_one_hot_embeddings": self.use_one_hot_embeddings}
+
+
+def token_type_lookup(table, segment_ids):
+    """one_hot(segment_ids) @ table, [B, T] ids -> [B, T, E] float32.
+
+    Written as a broadcast product summed over the (2-row) type axis rather
+    than a matmul: the same one-hot contraction as the original's, but exact
+    on every backend (a float32 matmul may run in TF32 or bf16 passes), and
+    XLA fuses it into one elementwise kernel whose gradient is a reduction.
+    """
+    table = ops.convert_to_tensor(table)  # [types, E]
+    one_hot = ops.one_hot(segment_ids, table.shape[0],
+                          dtype=table.dtype)  # [B, T, types]
+    return ops.sum(one_hot[..., None] * table, axis=-2)  # [B, T, E]
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
 class AlbertAttention(ConfigLayer):
-    """Multi-head self-attention, as the original `attention_1` scope."""
+    """Multi-head self-attention, as the original `attention_1` scope.
 
-    def __init__(self, config: AlbertConfig, **kwargs):
+    attention_implementation: one of ATTENTION_IMPLEMENTATIONS (same
+    variables either way).
+    """
+
+    def __init__(self, config: AlbertConfig,
+                 attention_implementation: str = "original", **kwargs):
         super().__init__(config, **kwargs)
+        check_attention_implementation(attention_implementation)
+        self.attention_implementation = attention_implementation
         h, dtype = config.hidden_size, self.dtype_policy
         self.query = dense(h, config, "query", dtype)
         self.key = dense(h, config, "key", dtype)
@@ -194,6 +251,9 @@ class AlbertAttention(ConfigLayer):
         return ops.transpose(x, (0, 2, 1, 3))  # [B, N, T, D]
 
     def call(self, x, input_mask, training=None):
+        if self.attention_implementation == "fused" and not (
+                training and self.config.attention_probs_dropout_prob > 0):
+            return self._fused(x, input_mask)
         q = self._split_heads(self.query(x))  # [B, N, T, D]
         k = self._split_heads(self.key(x))
         v = self._split_heads(self.value(x))
@@ -210,6 +270,30 @@ class AlbertAttention(ConfigLayer):
         context = ops.reshape(context, (batch, length, self.config.hidden_size))
         return self.output_dense(context)  # [B, T, H]
 
+    def _fused(self, x, input_mask):
+        """keras.ops.dot_product_attention on [B, T, N, D] (its layout)."""
+        c = self.config
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        shape = (batch, length, c.num_attention_heads, c.attention_head_size)
+        q = ops.reshape(self.query(x), shape)  # [B, T, N, D]
+        k = ops.reshape(self.key(x), shape)
+        v = ops.reshape(self.value(x), shape)
+        mask = ops.cast(input_mask, "bool")[:, None, None, :]  # [B, 1, 1, T]
+        context = ops.dot_product_attention(
+            q, k, v, mask=mask, scale=1.0 / math.sqrt(c.attention_head_size))
+        context = ops.reshape(context, (batch, length, c.hidden_size))
+        return self.output_dense(context)  # [B, T, H]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "attention_implementation": self.attention_implementation}
+
+
+def check_attention_implementation(value: str) -> None:
+    if value not in ATTENTION_IMPLEMENTATIONS:
+        raise ValueError(f"attention_implementation={value!r} is not one of "
+                         f"{ATTENTION_IMPLEMENTATIONS}")
+
 
 @keras.saving.register_keras_serializable(package="albert_tf")
 class AlbertTransformerBlock(ConfigLayer):
@@ -218,10 +302,14 @@ class AlbertTransformerBlock(ConfigLayer):
     x1 = LN(x + dropout(attention(x))); out = LN_1(x1 + dropout(ffn(x1))).
     """
 
-    def __init__(self, config: AlbertConfig, **kwargs):
+    def __init__(self, config: AlbertConfig,
+                 attention_implementation: str = "original", **kwargs):
         super().__init__(config, **kwargs)
         dtype = self.dtype_policy
-        self.attention = AlbertAttention(config, name="attention", dtype=dtype)
+        self.attention_implementation = attention_implementation
+        self.attention = AlbertAttention(
+            config, attention_implementation=attention_implementation,
+            name="attention", dtype=dtype)
         self.attention_layer_norm = layer_norm("attention_layer_norm", dtype)
         self.ffn_intermediate = dense(
             config.intermediate_size, config, "ffn_intermediate", dtype,
@@ -247,6 +335,10 @@ class AlbertTransformerBlock(ConfigLayer):
         ffn_output = self.dropout(ffn_output, training=training)
         return self.ffn_layer_norm(x + ffn_output)
 
+    def get_config(self):
+        return {**super().get_config(),
+                "attention_implementation": self.attention_implementation}
+
 
 @keras.saving.register_keras_serializable(package="albert_tf")
 class AlbertGroup(ConfigLayer):
@@ -255,11 +347,14 @@ class AlbertGroup(ConfigLayer):
     One group is shared by every layer routed to it (cross-layer sharing).
     """
 
-    def __init__(self, config: AlbertConfig, **kwargs):
+    def __init__(self, config: AlbertConfig,
+                 attention_implementation: str = "original", **kwargs):
         super().__init__(config, **kwargs)
+        self.attention_implementation = attention_implementation
         self.inner_groups = [
-            AlbertTransformerBlock(config, name=f"inner_group_{j}",
-                                   dtype=self.dtype_policy)
+            AlbertTransformerBlock(
+                config, attention_implementation=attention_implementation,
+                name=f"inner_group_{j}", dtype=self.dtype_policy)
             for j in range(config.inner_group_num)
         ]
         # tf.train.Checkpoint does not see into Keras's tracked lists: name
@@ -278,3 +373,7 @@ class AlbertGroup(ConfigLayer):
             x = block(x, input_mask, training=training)
             outputs.append(x)
         return outputs
+
+    def get_config(self):
+        return {**super().get_config(),
+                "attention_implementation": self.attention_implementation}

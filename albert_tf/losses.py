@@ -19,11 +19,16 @@ MLM_LOSS_EPSILON = 1e-5
 
 
 def per_example_nll(logits, labels):
-    """-log softmax(logits)[label]: [..., C] logits, [...] labels -> [...]."""
+    """-log softmax(logits)[label]: [..., C] logits, [...] labels -> [...].
+
+    As the original, -sum(log_probs * one_hot(labels)) (e.g.
+    run_pretraining.get_masked_lm_output): the same value as a gather, but
+    its gradient is elementwise rather than a scatter into [..., C].
+    """
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    labels = ops.cast(labels, "int32")
-    return -ops.squeeze(
-        ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
+    one_hot = ops.one_hot(ops.cast(labels, "int32"), log_probs.shape[-1],
+                          dtype="float32")  # [..., C]
+    return -ops.sum(log_probs * one_hot, axis=-1)
 
 
 def squared_error(logits, labels):

@@ -20,11 +20,15 @@ from albert_tf.encoder import AlbertEncoder
 class _AlbertTaskModel(keras.Model):
     """Shared plumbing: owns an AlbertEncoder named `encoder`."""
 
-    def __init__(self, config: AlbertConfig, name: str, **kwargs):
+    def __init__(self, config: AlbertConfig, name: str,
+                 use_one_hot_embeddings: bool = False,
+                 attention_implementation: str = "original", **kwargs):
         super().__init__(name=name, **kwargs)
         self.config = config
         self.encoder = AlbertEncoder(
-            config, name="encoder", dtype=self.dtype_policy)
+            config, name="encoder", dtype=self.dtype_policy,
+            use_one_hot_embeddings=use_one_hot_embeddings,
+            attention_implementation=attention_implementation)
 
     def _build_heads(self, *head_layers: keras.layers.Layer):
         """Builds every head now, outside this model's name scope.
@@ -43,6 +47,9 @@ class _AlbertTaskModel(keras.Model):
     def get_config(self):
         return {"name": self.name, "config": self.config.to_dict(),
                 "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+                "use_one_hot_embeddings": self.encoder.use_one_hot_embeddings,
+                "attention_implementation":
+                    self.encoder.attention_implementation,
                 **self._extra_config()}
 
     @classmethod
