@@ -72,6 +72,10 @@ class PretrainingTask:
         return losses.pretraining_terms(outputs, features, num_replicas,
                                         self.sentence_loss_weight)
 
+    def loss_denominators(self, features, num_replicas: int) -> dict:
+        """loss_terms' denominators from the features, for accumulation."""
+        return losses.pretraining_denominators(features, num_replicas)
+
     def metric_sums(self, outputs, features) -> dict:
         """The original eval metrics as exact (sum, count) pairs."""
         weights = ops.cast(features["masked_lm_weights"], "float32")

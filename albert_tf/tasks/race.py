@@ -90,6 +90,10 @@ class RaceTask:
         return {"loss": losses.mean_terms(losses.per_example_nll(
             outputs["logits"], features["label_ids"]))}
 
+    def loss_denominators(self, features, num_replicas: int) -> dict:
+        """loss_terms' denominator (examples in the batch), for accumulation."""
+        return {"loss": losses.example_count(features["input_ids"])}
+
     def metric_sums(self, outputs, features) -> dict:
         weights = ops.cast(features["is_real_example"], "float32")
         nll = losses.per_example_nll(outputs["logits"],

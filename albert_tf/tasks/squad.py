@@ -176,6 +176,10 @@ class SquadTask:
         return {"loss": losses.mean_terms(
             self._per_example_loss(outputs, features))}
 
+    def loss_denominators(self, features, num_replicas: int) -> dict:
+        """loss_terms' denominator (examples in the batch), for accumulation."""
+        return {"loss": losses.example_count(features["input_ids"])}
+
     def metric_sums(self, outputs, features) -> dict:
         """Training logs only: how often the start position is argmax."""
         start = outputs["start_log_probs" if self.v2 else "start_logits"]
