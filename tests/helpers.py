@@ -53,3 +53,12 @@ def randomize(model, seed=1, scale=0.3) -> dict:
         variable.assign(value)
         by_tf1[tf1] = value
     return by_tf1
+
+
+def expected_best_checkpoint(history: dict, key: str) -> str:
+    """The checkpoint a run must keep as best, computed without
+    training.best_checkpoint: the highest `key`; among equal values the
+    lowest global_step (the original's strict `>` in step order)."""
+    top = max(h[key] for h in history.values())
+    return min((h["global_step"], name) for name, h in history.items()
+               if h[key] == top)[1]
