@@ -125,6 +125,7 @@ def main(argv):
         allow_partial_init=FLAGS.allow_partial_init, dtype=FLAGS.dtype,
         export_dir=FLAGS.export_dir, seed=FLAGS.seed,
         spm_model_file=spm_model_file,
+        restart_input=FLAGS.restart_input_on_new_data,
         flags_text=runner_flags.flags_text(FLAGS),
         sentence_loss_weight=FLAGS.sentence_loss_weight)
     if results:

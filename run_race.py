@@ -102,6 +102,7 @@ def main(argv):
         init_checkpoint=FLAGS.init_checkpoint,
         allow_partial_init=FLAGS.allow_partial_init,
         export_dir=FLAGS.export_dir,
+        restart_input=FLAGS.restart_input_on_new_data,
         flags_text=runner_flags.flags_text(FLAGS))
     if results:
         logging.info("Best eval: %s", " ".join(

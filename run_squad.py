@@ -144,6 +144,7 @@ def main(argv):
         init_checkpoint=FLAGS.init_checkpoint,
         allow_partial_init=FLAGS.allow_partial_init,
         export_dir=FLAGS.export_dir,
+        restart_input=FLAGS.restart_input_on_new_data,
         flags_text=runner_flags.flags_text(FLAGS),
         # Without a train_file there is no last step to wait for.
         wait_for_checkpoints=bool(FLAGS.train_file))

@@ -76,9 +76,24 @@ def write_json_atomic(path: str, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
+def decode_utf8(data: bytes, path: str) -> str:
+    """`data` (the bytes of `path`) as text; bytes that are not UTF-8 are
+    an error naming the file, the line and the byte offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 (byte {data[e.start]:#04x} at byte "
+            f"offset {e.start}); the file must be UTF-8") from None
+
+
 def read_text(path: str) -> str:
-    with tf.io.gfile.GFile(path, "r") as f:
-        return f.read()
+    """A UTF-8 text file, as GFile's text mode reads it; bytes that are not
+    UTF-8 name the file, line and offset (GFile raised a bare
+    UnicodeDecodeError)."""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return decode_utf8(f.read(), path)
 
 
 def read_json(path: str) -> Any:

@@ -15,6 +15,15 @@ differs from the `albert_config.json` already there (naming the keys) and
 removes temporary files that killed writers left; `write_files` writes
 `flags.txt` and `albert_config.json` once the data is ready.
 
+The training data is part of a run's identity too: a resumed run restores
+its input iterator, which still points into the data (and the batch size,
+seed and padding) of the run that saved it. `RunDir.check_train_data`
+compares the identity of the data given now (a feature cache key, or the
+pretraining files and their sizes) with `train_data.json` from the run
+already there, and refuses a difference, naming it, unless the caller
+passes `restart_input` (--restart_input_on_new_data): then the model and
+optimizer resume and the input starts over on the new data.
+
 Stale locks: a lock names its host, pid and the pid's start time. On the
 same host a lock whose process is gone (or was reused) is stale; from
 another host a lock is stale when its heartbeat (refreshed every
@@ -39,8 +48,11 @@ from absl import logging
 
 from albert_tf import fileio
 from albert_tf.config import AlbertConfig
+from albert_tf.data import cache
 
 CONFIG_NAME = "albert_config.json"
+TRAIN_DATA_NAME = "train_data.json"  # The training data's identity.
+RESTART_INPUT_FLAG = "--restart_input_on_new_data"
 FLAGS_NAME = "flags.txt"
 TASK_NAME = "task.txt"  # Which runner and task own the directory.
 HEARTBEAT_S = 30.0
@@ -53,6 +65,10 @@ class RunDirBusyError(RuntimeError):
 
 class ConfigMismatchError(ValueError):
     """The output directory holds a run of another model config or task."""
+
+
+class DataMismatchError(ConfigMismatchError):
+    """The output directory holds a run that trained on other data."""
 
 
 def check_task(directory: str, task: str | None) -> None:
@@ -228,6 +244,21 @@ def check_config(directory: str, config: AlbertConfig) -> None:
             + ". Use a new output_dir, or the same config to resume.")
 
 
+def train_data_differences(directory: str, identity: dict) -> list[str]:
+    """'field: old -> new' for each way `identity` differs from the
+    training data recorded in `directory` (none if nothing is recorded)."""
+    path = fileio.join(directory, TRAIN_DATA_NAME)
+    if not tf.io.gfile.exists(path):
+        return []
+    stored = fileio.read_json(path)
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: expected a JSON object, got "
+                         f"{type(stored).__name__}; delete it only if you "
+                         f"know the run's data")
+    return cache.key_differences(stored, json.loads(json.dumps(
+        identity, sort_keys=True)))
+
+
 class RunDir:
     """An output directory held by this run (see open_run)."""
 
@@ -237,6 +268,31 @@ class RunDir:
         self.config = config
         self.is_chief = is_chief
         self.task = task
+        self.train_data: dict | None = None
+
+    def check_train_data(self, identity: dict,
+                         restart_input: bool = False) -> bool:
+        """Refuses to resume on other training data; remembers `identity`
+        for write_files. Returns True when the input must start over (the
+        data differs and restart_input was given)."""
+        self.train_data = identity
+        differences = train_data_differences(self.output_dir, identity)
+        if not differences:
+            return False
+        path = fileio.join(self.output_dir, TRAIN_DATA_NAME)
+        if not restart_input:
+            raise DataMismatchError(
+                f"{self.output_dir} holds a run that trained on other data "
+                f"({path}); what changed (old -> new): "
+                + "; ".join(differences) + ". Its checkpoints would resume "
+                "reading the old data. Use a new --output_dir, restore the "
+                f"old data, or pass {RESTART_INPUT_FLAG} to keep the "
+                "weights and start the input over on the new data.")
+        logging.warning(
+            "%s: the training data changed (%s); %s: resuming the weights "
+            "and optimizer, and starting the input over on the new data",
+            self.output_dir, "; ".join(differences), RESTART_INPUT_FLAG)
+        return True
 
     def write_files(self, flags_text: str | None) -> None:
         """albert_config.json and flags.txt, once the inputs are known good.
@@ -252,6 +308,10 @@ class RunDir:
         if self.config is not None:
             fileio.write_atomic(fileio.join(self.output_dir, CONFIG_NAME),
                                 self.config.to_json_string())
+        if self.train_data is not None:
+            fileio.write_json_atomic(
+                fileio.join(self.output_dir, TRAIN_DATA_NAME),
+                self.train_data)
         if flags_text is not None:
             fileio.write_atomic(fileio.join(self.output_dir, FLAGS_NAME),
                                 flags_text)

@@ -7,6 +7,8 @@ original's TPU flags keep their names; `--strategy` and friends are new.
 
 from __future__ import annotations
 
+import sys
+
 from absl import flags
 
 from albert_tf import distribute
@@ -37,6 +39,12 @@ def define_common_flags(fv: flags.FlagValues) -> None:
                       "Let --init_checkpoint leave variables uninitialised "
                       "(by default every encoder variable must load; only "
                       "the task head may be new).", **kw)
+    flags.DEFINE_bool("restart_input_on_new_data", False,
+                      "Resume a run whose training data (or batch size, "
+                      "seed, padding, sequence lengths) changed: keep its "
+                      "weights and optimizer, start the input over on the "
+                      "new data (logged). Without it such a rerun is "
+                      "refused, naming what changed.", **kw)
     flags.DEFINE_float("eval_poll_seconds", 60.0,
                        "With --do_eval and no --do_train: how often to look "
                        "for new checkpoints of a training job writing into "
@@ -93,9 +101,35 @@ def run_config_from_flags(fv: flags.FlagValues, num_train_steps: int,
         eval_poll_seconds=fv.eval_poll_seconds)
 
 
+# Flags recorded in flags.txt only by choice, never replayed: a replay
+# must not restart the input on whatever data it finds then.
+NOT_RECORDED = ("restart_input_on_new_data",)
+
+
+def _is_library_module(name: str) -> bool:
+    """Whether flags defined in module `name` belong to an installed
+    library (absl's logging and test flags, TensorFlow's TPU client...)
+    rather than to the runner."""
+    if name == "__main__" or name.split(".")[0] == "albert_tf":
+        return False
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None) or ""
+    return any(part in ("site-packages", "dist-packages")
+               for part in path.replace("\\", "/").split("/"))
+
+
 def flags_text(fv: flags.FlagValues) -> str:
-    """What output_dir/flags.txt holds: rerun with --flagfile=flags.txt."""
-    return fv.flags_into_string()
+    """What output_dir/flags.txt holds: the runner's own flags (not those
+    every absl / TensorFlow import adds), so --flagfile=flags.txt replays
+    the run."""
+    lines = []
+    for module, module_flags in fv.flags_by_module_dict().items():
+        if _is_library_module(module):
+            continue
+        for flag in module_flags:
+            if flag.name not in NOT_RECORDED and flag.value is not None:
+                lines.append(flag.serialize())
+    return "".join(line + "\n" for line in sorted(set(lines)) if line)
 
 
 def set_defaults(fv: flags.FlagValues, values: dict) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 from typing import Optional, Sequence, Union
 
 from absl import logging
@@ -360,6 +361,11 @@ class GlueProcessor:
             except ValueError:
                 raise ValueError(f"{where}: STS-B score "
                                  f"{row[layout.label]!r} is not a number")
+            if not math.isfinite(label):
+                # float() reads "nan" and "inf"; a NaN label made every
+                # metric NaN.
+                raise ValueError(f"{where}: STS-B score "
+                                 f"{row[layout.label]!r} is not finite")
         else:
             label = self.process_text(row[layout.label])
             if label not in labels:

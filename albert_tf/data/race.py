@@ -157,9 +157,10 @@ class RaceProcessor:
             raise ValueError(f"RACE split {split!r} must be one of "
                              f"{[TRAIN, DEV, TEST]}")
         examples = []
+        seen: dict[str, str] = {}  # Article id -> where it was read.
         for level in self.levels:
             directory = self.level_dir(data_dir, split, level)
-            level_examples = self._read_level(directory, level)
+            level_examples = self._read_level(directory, level, seen)
             logging.info("RACE %s/%s: %d questions from %s", split, level,
                          len(level_examples), directory)
             examples.extend(level_examples)
@@ -170,7 +171,8 @@ class RaceProcessor:
                 f"articles or {ORIGINAL_FILE} in each level directory)")
         return examples
 
-    def _read_level(self, directory: str, level: str) -> list[RaceExample]:
+    def _read_level(self, directory: str, level: str,
+                    seen: dict[str, str]) -> list[RaceExample]:
         if not tf.io.gfile.isdir(directory):
             raise FileNotFoundError(
                 f"RACE level directory not found: {directory} (expected "
@@ -189,7 +191,7 @@ class RaceProcessor:
                 article = _parse_json(line, where, original, line_number)
                 default_id = f"{level}/{ORIGINAL_FILE}:{line_number}"
                 examples.extend(self._article_examples(
-                    article, level, where, default_id))
+                    article, level, where, default_id, seen))
             return examples
         names = _article_files(directory)
         if not names:
@@ -199,11 +201,14 @@ class RaceProcessor:
             path = fileio.join(directory, name)
             article = _parse_json(_read_utf8(path), path, path, None)
             examples.extend(self._article_examples(article, level, path,
-                                                   name))
+                                                   name, seen))
         return examples
 
     def _article_examples(self, article, level: str, where: str,
-                          default_id: str) -> list[RaceExample]:
+                          default_id: str,
+                          seen: dict[str, str]) -> list[RaceExample]:
+        """The questions of one article. Its id must be a string, unique
+        in the split: predictions.jsonl names each question by id."""
         if not isinstance(article, dict):
             raise ValueError(f"{where}: a RACE article must be a JSON object, "
                              f"got {type(article).__name__}")
@@ -226,7 +231,15 @@ class RaceProcessor:
                 f"{where}: {len(questions)} questions, {len(options)} option "
                 f"lists and {'no' if answers is None else len(answers)} "
                 f"answers; each question needs its options and answer")
-        example_id = str(article.get("id", default_id))
+        example_id = article.get("id", default_id)
+        if not isinstance(example_id, str) or not example_id:
+            raise ValueError(f"{where}: 'id' must be a non-empty string, "
+                             f"got {example_id!r}")
+        if example_id in seen:
+            raise ValueError(f"{where}: article id {example_id!r} also "
+                             f"appears at {seen[example_id]}; ids must be "
+                             f"unique (predictions are keyed by id)")
+        seen[example_id] = where
         context = self.process_text(article["article"])
         examples = []
         for index, raw_question in enumerate(questions):
@@ -264,13 +277,7 @@ class RaceProcessor:
 def _read_utf8(path: str) -> str:
     """A RACE file's text; bytes that are not UTF-8 name the file and line."""
     with tf.io.gfile.GFile(path, "rb") as f:
-        data = f.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 (byte "
-                         f"0x{data[e.start]:02x})") from None
+        return fileio.decode_utf8(f.read(), path)
 
 
 def _article_files(directory: str) -> list[str]:

@@ -175,34 +175,48 @@ def read_squad_examples(input_file: str,
 
     As the original: training needs exactly one answer per answerable
     question; v2's `is_impossible` questions get text "" and start -1.
-    Errors name the file and the question id.
+    Every field must have its JSON type (a string "false" is not a
+    boolean), and ids must be unique: predictions are keyed by id, so a
+    duplicate would silently overwrite another question's answer. Errors
+    name the file, the question id and the field.
     """
     data = fileio.read_json(input_file)
     entries = _field(data, "data", list, input_file, "top level")
     examples = []
+    seen: dict[str, str] = {}  # id -> where it first appeared.
     for a, entry in enumerate(entries):
         paragraphs = _field(entry, "paragraphs", list, input_file,
                             f"data[{a}]")
         for p, paragraph in enumerate(paragraphs):
             where = f"data[{a}].paragraphs[{p}]"
             context = _field(paragraph, "context", str, input_file, where)
-            for qa in _field(paragraph, "qas", list, input_file, where):
-                examples.append(_read_qa(qa, context, is_training,
-                                         input_file, where))
+            for q, qa in enumerate(_field(paragraph, "qas", list,
+                                          input_file, where)):
+                example = _read_qa(qa, context, is_training, input_file,
+                                   f"{where}.qas[{q}]")
+                here = f"{where}.qas[{q}]"
+                if example.qas_id in seen:
+                    raise ValueError(
+                        f"{input_file}: question id {example.qas_id!r} "
+                        f"appears twice, at {seen[example.qas_id]} and at "
+                        f"{here}; ids must be unique (predictions are "
+                        f"keyed by id)")
+                seen[example.qas_id] = here
+                examples.append(example)
     return examples
 
 
 def _read_qa(qa: Any, context: str, is_training: bool, path: str,
              where: str) -> SquadExample:
-    qas_id = qa.get("id") if isinstance(qa, dict) else None
-    if not isinstance(qas_id, str):
-        # SQuAD ids are strings; accept ints, as json.load would have.
-        qas_id = str(_field(qa, "id", int, path, where + ".qas[?]"))
+    qas_id = _field(qa, "id", str, path, where)
     where = f"question {qas_id!r}"
     question = _field(qa, "question", str, path, where)
-    is_impossible = bool(qa.get("is_impossible", False))
+    is_impossible = False
+    if isinstance(qa, dict) and "is_impossible" in qa:
+        is_impossible = _field(qa, "is_impossible", bool, path, where)
     answers = _field(qa, "answers", list, path, where)
-    texts = tuple(_field(ans, "text", str, path, where) for ans in answers)
+    texts = tuple(_field(ans, "text", str, path, f"{where}: answers[{i}]")
+                  for i, ans in enumerate(answers))
     if not is_training:
         return SquadExample(qas_id, question, context,
                             is_impossible=is_impossible, answers=texts)
@@ -212,7 +226,8 @@ def _read_qa(qa: Any, context: str, is_training: bool, path: str,
             f"exactly 1 answer (it has {len(answers)}).")
     if is_impossible:
         return SquadExample(qas_id, question, context, "", -1, True)
-    start = _field(answers[0], "answer_start", int, path, where)
+    start = _field(answers[0], "answer_start", int, path,
+                   f"{where}: answers[0]")
     return SquadExample(qas_id, question, context, texts[0], start, False,
                         texts)
 
@@ -687,8 +702,8 @@ def write_features(examples: Iterable[SquadExample], tokenizer,
                    feature_file: str,
                    eval_features_file: Optional[str] = None,
                    num_workers: int = 1,
-                   metadata: Optional[Mapping[str, Any]] = None
-                   ) -> ConversionStats:
+                   metadata: Optional[Mapping[str, Any]] = None,
+                   source: Optional[str] = None) -> ConversionStats:
     """Converts examples and writes the original's TFRecord schema.
 
     feature_file gets features.SQUAD (unique_ids, input_ids, input_mask,
@@ -698,6 +713,8 @@ def write_features(examples: Iterable[SquadExample], tokenizer,
     bookkeeping read by `read_eval_features`; `metadata` (e.g. source
     fingerprints) is stored in its header. Both files are written to
     temporary names and renamed, so a killed run leaves no partial cache.
+    No feature at all is an error naming `source` (the JSON file), how
+    many examples were skipped and why, and nothing is renamed into place.
     """
     stats = ConversionStats()
     tmp = fileio.temp_path(feature_file)
@@ -721,6 +738,9 @@ def write_features(examples: Iterable[SquadExample], tokenizer,
                 if eval_out is not None:
                     eval_out.write(("" if stats.num_features == 1 else ",\n")
                                    + json.dumps(feature.eval_record()))
+        if not stats.num_features:
+            raise ValueError(no_features_message(source or feature_file,
+                                                 stats, is_training))
         if eval_out is not None:
             eval_out.write('\n], "num_examples": %d, "num_features": %d}\n'
                            % (stats.num_examples, stats.num_features))
@@ -738,6 +758,27 @@ def write_features(examples: Iterable[SquadExample], tokenizer,
                  stats.num_features, stats.num_examples, feature_file,
                  f" and {eval_features_file}" if eval_features_file else "")
     return stats
+
+
+def no_features_message(source: str, stats: ConversionStats,
+                        is_training: bool) -> str:
+    """Why a file gave no feature: its count of examples, how many were
+    skipped, and the most common reason."""
+    use = "train on" if is_training else "predict"
+    if not stats.num_examples:
+        return f"{source}: no questions in the file; nothing to {use}"
+    reasons = sorted([
+        (stats.num_skipped_answer, "answer_start does not point at the "
+         "answer text (or the text is empty)"),
+        (stats.num_skipped_alignment, "the context could not be aligned to "
+         "its SentencePiece pieces (the original's MISMATCH DETECTED)")],
+        reverse=True)
+    count, reason = reasons[0]
+    skipped = stats.num_skipped_answer + stats.num_skipped_alignment
+    return (f"{source}: no features from its {stats.num_examples} questions "
+            f"({skipped} skipped; most common reason, {count} questions: "
+            f"{reason}); nothing to {use}. The skipped questions are named "
+            f"in the warnings above.")
 
 
 def read_eval_features(path: str,
@@ -790,7 +831,7 @@ def write_train_features(train_file: str, tokenizer, options: FeatureOptions,
     examples = read_squad_examples(train_file, is_training=True)
     stats = write_features(shuffle_training_examples(examples), tokenizer,
                            options, True, train_feature_file,
-                           num_workers=num_workers)
+                           num_workers=num_workers, source=train_file)
     return len(examples), stats
 
 

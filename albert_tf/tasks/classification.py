@@ -127,11 +127,24 @@ class ClassificationTask:
             if path and not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"tokenizer file not found: {path}")
 
-    def prepare(self, do_train: bool, do_eval: bool,
-                do_predict: bool) -> None:
-        tokenizer = full_tokenizer.FullTokenizer(
+    def _tokenizer(self) -> full_tokenizer.FullTokenizer:
+        return full_tokenizer.FullTokenizer(
             vocab_file=self.vocab_file, do_lower_case=self.do_lower_case,
             spm_model_file=self.spm_model_file)
+
+    def train_data_key(self) -> dict:
+        # The cache key less its record count, which needs the examples
+        # read (the TSV's sha256 determines it).
+        key = glue.cache_key(
+            self.processor, self.processor.file_path(
+                self.data_dir, glue.CACHE_SPLITS["train"]), "train",
+            self._tokenizer(), self.max_seq_length, num_records=0)
+        del key["num_records"]
+        return key
+
+    def prepare(self, do_train: bool, do_eval: bool,
+                do_predict: bool) -> None:
+        tokenizer = self._tokenizer()
         batch_sizes = {"train": None, "eval": self.eval_batch_size,
                        "predict": self.predict_batch_size}
         for split in self._splits(do_train, do_eval, do_predict):

@@ -11,6 +11,7 @@ sequence; a task supplies only what differs (the FineTuneTask protocol).
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import keras
@@ -59,6 +60,10 @@ class FineTuneTask(Protocol):
                 do_predict: bool) -> None:
         """Builds (or reuses) cached features; runs under the lock."""
 
+    def train_data_key(self) -> dict:
+        """What the training features are built from (their cache key):
+        part of the run's identity (run_dir.RunDir.check_train_data)."""
+
     def train_dataset(self, context: tf.distribute.InputContext,
                       global_batch_size: int) -> tf.data.Dataset: ...
 
@@ -77,13 +82,16 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
         do_predict: bool = False, init_checkpoint: str | None = None,
         allow_partial_init: bool = False, export_dir: str | None = None,
         flags_text: str | None = None,
-        wait_for_checkpoints: bool = True) -> dict:
+        wait_for_checkpoints: bool = True,
+        restart_input: bool = False) -> dict:
     """Fine-tunes / evaluates / predicts / exports; returns the best eval.
 
     With do_eval but not do_train, evaluates the checkpoints of a training
     job writing into the same output_dir as they appear, until its last
     step (the original's separate eval job); without wait_for_checkpoints,
-    only the checkpoints already there.
+    only the checkpoints already there. A training rerun on other data
+    (or another batch size, seed or padding) is refused unless
+    restart_input (run_dir.RunDir.check_train_data).
     """
     if not (do_train or do_eval or do_predict or export_dir):
         raise ValueError("nothing to do: set do_train, do_eval, do_predict "
@@ -95,6 +103,11 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
     is_chief = training.is_chief(strategy)
     with run_dir.open_run(output_dir, albert_config, role, is_chief,
                           task.task_id) as run:
+        restart = False
+        if do_train:
+            # Before prepare, which may rebuild the cached features.
+            restart = run.check_train_data(
+                train_identity(task, run_config), restart_input)
         task.prepare(do_train, do_eval, do_predict)
         trainer = training.Trainer(task, strategy, run_config)
         initialise = init_fn(init_checkpoint, allow_partial_init)
@@ -103,12 +116,18 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             # fit leaves no config behind to block the corrected rerun.
             initialise(trainer.model)
             initialise = None
+        if restart:
+            restart_input_pipeline(trainer, lambda context: task.train_dataset(
+                context, run_config.train_batch_size))
         if do_train:
             run.write_files(flags_text)
 
+        def evaluate():
+            return check_finite(task.evaluate(trainer), trainer)
+
         def evaluate_new(_=None):
-            return trainer.evaluate_checkpoints(
-                lambda: task.evaluate(trainer), task.key_metric, prune=True)
+            return trainer.evaluate_checkpoints(evaluate, task.key_metric,
+                                                prune=True)
 
         if do_train:
             trainer.train(
@@ -121,8 +140,8 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             if do_train or not wait_for_checkpoints:
                 evaluate_new()
             else:
-                trainer.evaluate_until(lambda: task.evaluate(trainer),
-                                       task.key_metric, prune=True)
+                trainer.evaluate_until(evaluate, task.key_metric,
+                                       prune=True)
             best = fileio.join(output_dir, training.BEST_DIR,
                                "eval_results.txt")
             if tf.io.gfile.exists(best):
@@ -136,6 +155,64 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             if export_dir:
                 task.export(trainer.model, export_dir)
     return results
+
+
+def check_finite(results: dict, trainer: training.Trainer) -> dict:
+    """Evaluation results, refused when a metric is NaN or infinite.
+
+    A NaN compares false with everything, so it could be kept (or written)
+    as the best result: the run stops before the evaluation is recorded,
+    naming the metric and the step.
+    """
+    bad = {k: v for k, v in results.items()
+           if isinstance(v, (int, float)) and not math.isfinite(v)}
+    if bad:
+        raise FloatingPointError(
+            f"evaluation of the step-{int(trainer.global_step.numpy())} "
+            f"checkpoint in {trainer.config.output_dir} gave non-finite "
+            f"metrics ({', '.join(f'{k}={v}' for k, v in sorted(bad.items()))}"
+            f"); not recorded. Check the evaluation data's labels and the "
+            f"model's outputs.")
+    return results
+
+
+def train_identity(task: FineTuneTask,
+                   run_config: training.RunConfig) -> dict:
+    """The training data's identity: the features' cache key and what a
+    restored input iterator keeps from the run that saved it (batch size,
+    shuffle seed, padding), since restoring it ignores the new values."""
+    return {"features": task.train_data_key(),
+            "input": {"train_batch_size": run_config.train_batch_size,
+                      "seed": getattr(task, "seed", None),
+                      "pad_to_multiple": getattr(task, "pad_to_multiple",
+                                                 0)}}
+
+
+def restart_input_pipeline(trainer: training.Trainer, dataset_fn) -> None:
+    """Re-saves the latest checkpoint with a fresh input iterator.
+
+    A checkpointed tf.data iterator restores its whole pipeline (files,
+    shuffle buffer, batch size) from the run that saved it. For
+    --restart_input_on_new_data the weights, optimizer and step are read
+    without it, and the latest checkpoint is written again with an
+    iterator at the start of `dataset_fn`'s data, which train() resumes.
+    """
+    latest = trainer.latest_checkpoint()
+    if latest is None:
+        return
+    if (trainer.num_replicas != 1
+            or not trainer.config.checkpoint_input_pipeline):
+        return  # The input is not checkpointed: it starts over anyway.
+    tf.train.Checkpoint(model=trainer.model, optimizer=trainer.optimizer,
+                        global_step=trainer.global_step
+                        ).read(latest).expect_partial()
+    trainer.checkpoint.iterator = iter(
+        dataset_fn(tf.distribute.InputContext()))
+    path = trainer.manager.save(
+        checkpoint_number=int(trainer.global_step.numpy()))
+    logging.warning("Restarted the input on the new data: %s now resumes "
+                    "at step %d from the first batch", path,
+                    int(trainer.global_step.numpy()))
 
 
 def restore_best(trainer: training.Trainer, output_dir: str) -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import keras
 import tensorflow as tf
@@ -99,6 +100,41 @@ class PretrainingTask:
         }
 
 
+def check_input_files(input_file: str, flag: str = "input_file"
+                      ) -> list[tuple[str, int]]:
+    """(path, bytes) of each file `input_file` names, checked.
+
+    A pattern that matches nothing, or only empty files, is an error
+    naming the flag: nothing to train or evaluate on must stop the run
+    before anything is written, not end it in an OutOfRangeError.
+    """
+    files = [(path, tf.io.gfile.stat(path).length)
+             for path in fileio.expand_globs(input_file, flag)]
+    empty = [path for path, size in files if size == 0]
+    if len(empty) == len(files):
+        raise ValueError(f"--{flag}={input_file}: every file is empty (0 "
+                         f"bytes, no records): " + ", ".join(empty))
+    for path in empty:
+        logging.warning("--%s: %s is empty (0 bytes, no records)", flag,
+                        path)
+    return files
+
+
+def train_identity(input_file: str, max_seq_length: int,
+                   max_predictions_per_seq: int, train_batch_size: int,
+                   seed: int | None) -> dict:
+    """The pretraining data's identity (run_dir.RunDir.check_train_data):
+    the resolved --input_file list with sizes, and what a restored input
+    iterator keeps from the run that saved it."""
+    def resolved(path):
+        return path if "://" in path else os.path.abspath(path)
+    return {"input_files": [[resolved(path), size] for path, size in
+                            check_input_files(input_file)],
+            "max_seq_length": max_seq_length,
+            "max_predictions_per_seq": max_predictions_per_seq,
+            "input": {"train_batch_size": train_batch_size, "seed": seed}}
+
+
 def run(albert_config: AlbertConfig, run_config: training.RunConfig,
         optimizer_config: optimization.OptimizerConfig,
         strategy: tf.distribute.Strategy, input_file: str,
@@ -109,13 +145,16 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
         dtype: str = "float32", export_dir: str | None = None,
         seed: int | None = None, spm_model_file: str | None = None,
         do_lower_case: bool = True, flags_text: str | None = None,
-        sentence_loss_weight: float = 1.0) -> dict:
+        sentence_loss_weight: float = 1.0, restart_input: bool = False,
+        eval_input_file: str | None = None) -> dict:
     """Pretrains and/or evaluates; returns the last eval results.
 
     Inputs are checked before output_dir is touched; output_dir is locked
     for the run (run_dir.open_run). With do_eval and not do_train, it
     evaluates a training job's checkpoints as they appear, until the last
-    step, as the original's eval loop.
+    step, as the original's eval loop. eval_input_file (default:
+    input_file, as the original) is what evaluation reads. A training
+    rerun on other files (train_identity) is refused unless restart_input.
     """
     if max_seq_length > albert_config.max_position_embeddings:
         raise ValueError(
@@ -127,7 +166,13 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
         raise ValueError(f"eval_batch_size={eval_batch_size} is not "
                          f"divisible by the {strategy.num_replicas_in_sync} "
                          f"replicas")
-    fileio.expand_globs(input_file, "input_file")  # Fails before writing.
+    # Fails before writing.
+    identity = train_identity(input_file, max_seq_length,
+                              max_predictions_per_seq,
+                              run_config.train_batch_size, seed)
+    eval_input_file = eval_input_file or input_file
+    if do_eval:
+        check_input_files(eval_input_file, "eval_input_file")
     finetune.check_init_checkpoint(init_checkpoint)
     output_dir = run_config.output_dir
     role = "train" if do_train else "eval" if do_eval else "predict"
@@ -135,6 +180,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
                            sentence_loss_weight)
     with run_dir.open_run(output_dir, albert_config, role,
                           training.is_chief(strategy), "pretraining") as run:
+        restart = do_train and run.check_train_data(identity, restart_input)
         trainer = training.Trainer(task, strategy, run_config)
         initialise = finetune.init_fn(init_checkpoint, allow_partial_init,
                                       init_from_group0)
@@ -142,17 +188,22 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
             # Load before claiming the directory (see finetune.run).
             initialise(trainer.model)
             initialise = None
-        if do_train:
-            run.write_files(flags_text)
 
         def dataset_fn(is_training, global_batch):
             def make(context):
                 return pretraining_input.pretraining_dataset(
-                    input_file, max_seq_length, max_predictions_per_seq,
+                    input_file if is_training else eval_input_file,
+                    max_seq_length, max_predictions_per_seq,
                     context.get_per_replica_batch_size(global_batch),
                     is_training=is_training, input_context=context,
                     seed=seed, vocab_size=albert_config.vocab_size)
             return make
+
+        if restart:
+            finetune.restart_input_pipeline(
+                trainer, dataset_fn(True, run_config.train_batch_size))
+        if do_train:
+            run.write_files(flags_text)
 
         results = {}
         if do_train:
@@ -169,7 +220,9 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
             eval_dataset_fn = dataset_fn(False, eval_batch_size)
 
             def evaluate():
-                return trainer.evaluate(eval_dataset_fn, max_eval_steps)
+                return finetune.check_finite(
+                    trainer.evaluate(eval_dataset_fn, max_eval_steps),
+                    trainer)
 
             if do_train:
                 results = trainer.evaluate_checkpoints(evaluate, KEY_METRIC)

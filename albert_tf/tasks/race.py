@@ -138,6 +138,10 @@ class RaceTask:
                 "max_qa_length": self.max_qa_length,
                 "padded_to": self.batch_sizes[split]}
 
+    def train_data_key(self) -> dict:
+        return self._cache_key("train", sorted(self.processor.source_files(
+            self.data_dir, SPLITS["train"])))
+
     def prepare(self, do_train: bool, do_eval: bool,
                 do_predict: bool) -> None:
         tokenizer = None

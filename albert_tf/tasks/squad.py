@@ -76,7 +76,8 @@ def _check_v1_data(path: str, flag: str) -> None:
     for article in data.get("data", []) if isinstance(data, dict) else []:
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
-                if qa.get("is_impossible") or not qa.get("answers"):
+                # `is True`: a non-boolean is read_squad_examples' error.
+                if qa.get("is_impossible") is True or not qa.get("answers"):
                     raise ValueError(
                         f"--{flag}={path}: question {qa.get('id')!r} has no "
                         f"answer (SQuAD v2.0 data); pass "
@@ -228,6 +229,9 @@ class SquadTask:
                     [self.spm_model_file, self.vocab_file]),
                 **dataclasses.asdict(self.options)}
 
+    def train_data_key(self) -> dict:
+        return self._cache_key("train", self.train_file)
+
     def prepare(self, do_train: bool, do_eval: bool,
                 do_predict: bool) -> None:
         if do_train:
@@ -252,7 +256,8 @@ class SquadTask:
                                 self._examples, self._tokenizer_fn(),
                                 self.options, False, tmp,
                                 eval_features_file=left,
-                                num_workers=self.num_workers, metadata=key))
+                                num_workers=self.num_workers, metadata=key,
+                                source=self.predict_file))
             self._eval_features = squad.read_eval_features(left,
                                                            self.options)
             logging.info("SQuAD predict: %d questions, %d features",
