@@ -40,8 +40,18 @@ def squared_error(logits, labels):
 
 def mean_terms(per_example):
     """(sum, count) of a [B] per-example loss: the mean over the batch."""
-    return ops.sum(per_example), ops.cast(ops.shape(per_example)[0],
-                                          "float32")
+    return ops.sum(per_example), example_count(per_example)
+
+
+def example_count(batched):
+    """The denominator of a mean over the batch: B of a [B, ...] tensor."""
+    return ops.cast(ops.shape(batched)[0], "float32")
+
+
+def masked_lm_denominator(masked_lm_weights, num_replicas: int = 1):
+    """sum(w) + 1e-5, the epsilon split over replicas so it adds up once."""
+    return (ops.sum(ops.cast(masked_lm_weights, "float32"))
+            + MLM_LOSS_EPSILON / num_replicas)
 
 
 def masked_lm_terms(mlm_logits, masked_lm_ids, masked_lm_weights,
@@ -53,7 +63,7 @@ def masked_lm_terms(mlm_logits, masked_lm_ids, masked_lm_weights,
     weights = ops.cast(masked_lm_weights, "float32")
     nll = per_example_nll(mlm_logits, masked_lm_ids)  # [B, P]
     return (ops.sum(weights * nll),
-            ops.sum(weights) + MLM_LOSS_EPSILON / num_replicas)
+            masked_lm_denominator(masked_lm_weights, num_replicas))
 
 
 def pretraining_terms(outputs: dict, features: dict,
@@ -69,6 +79,14 @@ def pretraining_terms(outputs: dict, features: dict,
     numerator, count = mean_terms(sop)
     terms["sentence_order_loss"] = (sentence_loss_weight * numerator, count)
     return terms
+
+
+def pretraining_denominators(features: dict, num_replicas: int = 1) -> dict:
+    """The denominators of pretraining_terms, from the features alone."""
+    return {"masked_lm_loss": masked_lm_denominator(
+                features["masked_lm_weights"], num_replicas),
+            "sentence_order_loss": example_count(
+                features["next_sentence_labels"])}
 
 
 def combine(terms: dict):

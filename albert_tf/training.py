@@ -9,6 +9,14 @@ global batch (the original's TPU shards each normalised their own loss in
 run_pretraining.model_fn, under CrossShardOptimizer). Gradients are clipped
 to global norm 1.0 after they are summed over replicas, for the same reason.
 
+With gradient_accumulation_steps = K > 1, each replica's batch is cut into
+K micro-batches run one after another in a tf.while_loop (one copy of the
+model in the graph). Each micro-batch's loss numerator is divided by the
+denominator of the whole global batch (Task.loss_denominators, known from
+the features before any forward pass), so the summed gradient is exactly
+that of the unaccumulated batch; clipping, the optimizer update and the
+learning-rate schedule then see one step, as without accumulation.
+
 Training runs `iterations_per_loop` steps per host call inside one
 tf.function. Checkpoints (model, optimizer, step and, where the strategy
 allows, the input iterator) go through tf.train.CheckpointManager, so a rerun
@@ -62,15 +70,24 @@ class RunConfig:
     log_every_n_steps: int = 100
     jit_compile: bool = False
     checkpoint_input_pipeline: bool = True
+    # Micro-batches per optimizer step; train_batch_size stays the global
+    # batch of one step (so the update and the schedule do not change).
+    gradient_accumulation_steps: int = 1
     # An evaluator without training polls output_dir this often.
     eval_poll_seconds: float = 60.0
 
     def __post_init__(self):
         for name in ("num_train_steps", "train_batch_size",
                      "save_checkpoints_steps", "iterations_per_loop",
-                     "log_every_n_steps"):
+                     "log_every_n_steps", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.train_batch_size % self.gradient_accumulation_steps:
+            raise ValueError(
+                f"train_batch_size={self.train_batch_size} is not divisible "
+                f"by gradient_accumulation_steps="
+                f"{self.gradient_accumulation_steps}: each micro-batch is "
+                f"train_batch_size / gradient_accumulation_steps examples")
 
 
 class Task(Protocol):
@@ -84,6 +101,14 @@ class Task(Protocol):
                    num_replicas: int) -> dict: ...
 
     def metric_sums(self, outputs: dict, features: dict) -> dict: ...
+
+    def loss_denominators(self, features: dict,
+                          num_replicas: int) -> dict:
+        """{name: denominator} of loss_terms, from the features alone.
+
+        Needed for gradient accumulation only: the denominators of the
+        whole batch must be known before its micro-batches run.
+        """
 
 
 def _ratio(sums: dict) -> dict[str, float]:
@@ -141,6 +166,13 @@ class Trainer:
             raise ValueError(
                 f"train_batch_size={run_config.train_batch_size} is not "
                 f"divisible by the {self.num_replicas} replicas")
+        k = run_config.gradient_accumulation_steps
+        if run_config.train_batch_size % (self.num_replicas * k):
+            raise ValueError(
+                f"train_batch_size={run_config.train_batch_size} is not "
+                f"divisible by {self.num_replicas} replicas x "
+                f"gradient_accumulation_steps={k}: each replica's "
+                f"micro-batch would not be a whole number of examples")
         with strategy.scope():
             self.model = task.build_model()
             self.optimizer = task.build_optimizer()
@@ -184,16 +216,98 @@ class Trainer:
             share[name] = num / den
         return tf.add_n(list(share.values())), share
 
-    def _replica_train_step(self, features):
+    def _scale(self, loss):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return self.optimizer.scale_loss(loss)
+        return loss
+
+    def _gradients(self, features):
+        """One pass over the replica's batch: (grads, loss, share, sums)."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = self.model(features, training=True)
             loss, share = self._loss(outputs, features)
-            scaled = loss
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                scaled = self.optimizer.scale_loss(loss)
+            scaled = self._scale(loss)
         grads = [tf.convert_to_tensor(g) if g is not None else g
                  for g in tape.gradient(scaled, variables)]
+        return grads, loss, share, self.task.metric_sums(outputs, features)
+
+    def _accumulated_gradients(self, features, k: int):
+        """The same result as _gradients, from k micro-batches in turn.
+
+        Loss numerators are divided by the whole global batch's
+        denominators, so the k gradients add up to the batch's gradient.
+        """
+        variables = self.model.trainable_variables
+        denominators = self.task.loss_denominators(features,
+                                                   self.num_replicas)
+        if self.num_replicas > 1:
+            context = tf.distribute.get_replica_context()
+            denominators = {
+                name: context.all_reduce(tf.distribute.ReduceOp.SUM, den)
+                for name, den in denominators.items()}
+        micro = {name: _split_batch(value, k, name)
+                 for name, value in features.items()}  # [k, B / k, ...]
+        # Filled while tracing the loop body: which variables get no
+        # gradient (kept None, as without accumulation) and the order of
+        # the logged values packed into one vector per micro-batch.
+        unconnected, layout = set(), []
+
+        def body(i, grads, logged):
+            batch = {name: value[i] for name, value in micro.items()}
+            with tf.GradientTape() as tape:
+                outputs = self.model(batch, training=True)
+                terms = self.task.loss_terms(outputs, batch,
+                                             self.num_replicas)
+                share = {name: num / denominators[name]
+                         for name, (num, _) in terms.items()}
+                loss = tf.add_n(list(share.values()))
+                scaled = self._scale(loss)
+            new = tape.gradient(scaled, variables)
+            sums = self.task.metric_sums(outputs, batch)
+            values = [("loss", loss)] + [
+                (("share", name), value) for name, value in share.items()
+            ] + [(("sums", name), pair) for name, pair in sums.items()]
+            layout[:] = [key for key, _ in values]
+            flat = tf.nest.flatten([value for _, value in values])
+            logged = logged.write(i, tf.stack(
+                [tf.cast(x, tf.float32) for x in flat]))
+            total = []
+            for index, (acc, g) in enumerate(zip(grads, new)):
+                if g is None:
+                    unconnected.add(index)
+                    total.append(acc)
+                else:
+                    total.append(acc + tf.convert_to_tensor(g))
+            return i + 1, total, logged
+
+        zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+        logged = tf.TensorArray(tf.float32, size=k)
+        _, grads, logged = tf.while_loop(
+            lambda i, *_: i < k, body, (tf.constant(0), zeros, logged),
+            parallel_iterations=1)
+        grads = [None if i in unconnected else g for i, g in enumerate(grads)]
+        totals = tf.unstack(tf.reduce_sum(logged.stack(), axis=0))  # summed
+        values, position = {}, 0
+        for key in layout:
+            width = 2 if key[0] == "sums" else 1
+            values[key] = totals[position:position + width]
+            position += width
+        loss = values["loss"][0]
+        share = {key[1]: v[0] for key, v in values.items()
+                 if key[0] == "share"}
+        sums = {key[1]: (v[0], v[1]) for key, v in values.items()
+                if key[0] == "sums"}
+        return grads, loss, share, sums
+
+    def _replica_train_step(self, features):
+        variables = self.model.trainable_variables
+        k = self.config.gradient_accumulation_steps
+        if k == 1:
+            grads, loss, share, sums = self._gradients(features)
+        else:
+            grads, loss, share, sums = self._accumulated_gradients(
+                features, k)
         clip_norm = optimization.GRADIENT_CLIP_NORM
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             # clip(s * g, s * c) == s * clip(g, c): clip before unscaling.
@@ -209,7 +323,6 @@ class Trainer:
         else:
             grads, _ = optimization.clip_by_global_norm(grads, clip_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
-        sums = self.task.metric_sums(outputs, features)
         return loss, share, sums, _batch_width(features)
 
     def _build_train_fn(self):
@@ -569,6 +682,20 @@ class Trainer:
     def restore(self, path: str) -> None:
         """Loads a checkpoint of this run (model, optimizer, step)."""
         self.checkpoint.read(path).expect_partial()
+
+
+def _split_batch(value: tf.Tensor, k: int, name: str) -> tf.Tensor:
+    """[B, ...] -> [k, B / k, ...], keeping every static dimension."""
+    batch = value.shape[0]
+    if batch is not None and batch % k:
+        raise ValueError(
+            f"feature {name!r} has a batch of {batch} examples per replica, "
+            f"not divisible by gradient_accumulation_steps={k}")
+    dynamic = tf.shape(value)
+    dims = [k, batch // k if batch is not None else dynamic[0] // k]
+    dims += [d if d is not None else dynamic[i + 1]
+             for i, d in enumerate(value.shape[1:])]
+    return tf.reshape(value, dims)
 
 
 def _batch_width(features: dict) -> tf.Tensor:
