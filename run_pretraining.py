@@ -127,7 +127,8 @@ def main(argv):
         spm_model_file=spm_model_file,
         restart_input=FLAGS.restart_input_on_new_data,
         flags_text=runner_flags.flags_text(FLAGS),
-        sentence_loss_weight=FLAGS.sentence_loss_weight)
+        sentence_loss_weight=FLAGS.sentence_loss_weight,
+        model_options=runner_flags.model_options(FLAGS))
     if results:
         logging.info("Final eval: %s", " ".join(
             f"{k}={v:.4f}" for k, v in sorted(results.items())))

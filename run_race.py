@@ -95,7 +95,8 @@ def main(argv):
         eval_batch_size=FLAGS.eval_batch_size,
         predict_batch_size=FLAGS.predict_batch_size, dtype=FLAGS.dtype,
         dropout_prob=FLAGS.dropout_prob, seed=FLAGS.seed,
-        pad_to_multiple=runner_flags.padding_from_flags(FLAGS))
+        pad_to_multiple=runner_flags.padding_from_flags(FLAGS),
+        model_options=runner_flags.model_options(FLAGS))
     results = finetune.run(
         task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
         do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,

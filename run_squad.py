@@ -137,7 +137,8 @@ def main(argv):
         predict_batch_size=FLAGS.predict_batch_size,
         num_workers=FLAGS.num_workers, dtype=FLAGS.dtype,
         dropout_prob=FLAGS.dropout_prob, seed=FLAGS.seed,
-        pad_to_multiple=runner_flags.padding_from_flags(FLAGS))
+        pad_to_multiple=runner_flags.padding_from_flags(FLAGS),
+        model_options=runner_flags.model_options(FLAGS))
     results = finetune.run(
         task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
         do_eval=FLAGS.do_predict, do_predict=FLAGS.do_predict,

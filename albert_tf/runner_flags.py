@@ -64,6 +64,24 @@ def define_common_flags(fv: flags.FlagValues) -> None:
                         "kept for compatibility).", **kw)
     flags.DEFINE_integer("num_tpu_cores", 8, "TPU cores (the TPU system "
                          "decides; kept for compatibility).", **kw)
+    # Accelerator choices.
+    flags.DEFINE_bool("use_one_hot_embeddings", None, "Look words up as "
+                      "one_hot(ids) @ table (the original's TPU lookup) "
+                      "instead of a gather; same values. Default: on under "
+                      "--use_tpu / --strategy=tpu, as the original's "
+                      "use_one_hot_embeddings=FLAGS.use_tpu; off elsewhere.",
+                      **kw)
+    flags.DEFINE_enum("attention_implementation", "original",
+                      ["original", "fused"], "original: the original's op "
+                      "order (matmul, scale, mask, float32 softmax). fused: "
+                      "keras.ops.dot_product_attention (cuDNN's fused "
+                      "kernel on Keras's JAX backend on GPUs); not measured "
+                      "faster yet, so not the default.", **kw)
+    flags.DEFINE_integer("gradient_accumulation_steps", 1, "Run each "
+                         "optimizer step as this many micro-batches of "
+                         "train_batch_size / N examples (less memory, the "
+                         "same update). --train_batch_size stays the global "
+                         "batch of one optimizer step.", lower_bound=1, **kw)
 
 
 def setup_runtime(fv: flags.FlagValues) -> None:
@@ -86,10 +104,34 @@ def strategy_from_flags(fv: flags.FlagValues):
         gcp_project=fv.gcp_project if is_tpu else None)
 
 
+def on_tpu(fv: flags.FlagValues) -> bool:
+    return bool(fv.use_tpu) or fv.strategy == "tpu"
+
+
+def model_options(fv: flags.FlagValues) -> dict:
+    """How the model computes (never its variables), for the tasks.
+
+    Resolves the --use_one_hot_embeddings default (on under TPU) and writes
+    it back into `fv`, so flags.txt records the choice.
+    """
+    if fv.use_one_hot_embeddings is None:
+        fv.use_one_hot_embeddings = on_tpu(fv)
+    return {"use_one_hot_embeddings": fv.use_one_hot_embeddings,
+            "attention_implementation": fv.attention_implementation}
+
+
 def run_config_from_flags(fv: flags.FlagValues, num_train_steps: int,
                           train_batch_size: int,
                           keep_checkpoint_max: int | None
                           ) -> training.RunConfig:
+    from absl import app
+
+    k = fv.gradient_accumulation_steps
+    if train_batch_size % k:
+        raise app.UsageError(
+            f"--train_batch_size={train_batch_size} is not divisible by "
+            f"--gradient_accumulation_steps={k}: each optimizer step runs "
+            f"{k} micro-batches of train_batch_size / {k} examples")
     return training.RunConfig(
         output_dir=fv.output_dir, num_train_steps=num_train_steps,
         train_batch_size=train_batch_size,
@@ -98,7 +140,8 @@ def run_config_from_flags(fv: flags.FlagValues, num_train_steps: int,
         iterations_per_loop=fv.iterations_per_loop,
         log_every_n_steps=fv.log_every_n_steps,
         jit_compile=fv.jit_compile,
-        eval_poll_seconds=fv.eval_poll_seconds)
+        eval_poll_seconds=fv.eval_poll_seconds,
+        gradient_accumulation_steps=k)
 
 
 # Flags recorded in flags.txt only by choice, never replayed: a replay
@@ -185,8 +228,8 @@ def padding_from_flags(fv: flags.FlagValues) -> int:
     """
     from absl import app
 
-    on_tpu = fv.use_tpu or fv.strategy == "tpu"
-    if fv.dynamic_padding and on_tpu:
+    tpu = on_tpu(fv)
+    if fv.dynamic_padding and tpu:
         raise app.UsageError(
             "--dynamic_padding: TPUs (--use_tpu / --strategy=tpu) need "
             "static shapes; drop --dynamic_padding (it is off by default "
@@ -195,7 +238,7 @@ def padding_from_flags(fv: flags.FlagValues) -> int:
         raise app.UsageError(f"--padding_bucket={fv.padding_bucket} must "
                              f"be > 0")
     if fv.dynamic_padding is None:
-        fv.dynamic_padding = not on_tpu
+        fv.dynamic_padding = not tpu
     return fv.padding_bucket if fv.dynamic_padding else 0
 
 

@@ -43,12 +43,15 @@ class ClassificationTask:
                  cached_dir: str, eval_batch_size: int = 8,
                  predict_batch_size: int = 8, dtype: str = "float32",
                  dropout_prob: float = 0.1, seed: int | None = None,
-                 pad_to_multiple: int = 0):
+                 pad_to_multiple: int = 0,
+                 model_options: dict | None = None):
         if max_seq_length > config.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length={max_seq_length} > max_position_embeddings="
                 f"{config.max_position_embeddings} of the config")
         self.config = config
+        # AlbertEncoder's use_one_hot_embeddings and attention_implementation.
+        self.model_options = dict(model_options or {})
         self.task_name = task_name
         self.data_dir = data_dir
         self.optimizer_config = optimizer
@@ -76,7 +79,8 @@ class ClassificationTask:
     def build_model(self) -> keras.Model:
         return AlbertClassifier(self.config, self.processor.num_labels,
                                 dropout_prob=self.dropout_prob,
-                                dtype=training.dtype_policy(self.dtype))
+                                dtype=training.dtype_policy(self.dtype),
+                                **self.model_options)
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         return optimization.build_optimizer(self.optimizer_config, self.dtype)

@@ -43,15 +43,19 @@ class PretrainingTask:
 
     def __init__(self, config: AlbertConfig,
                  optimizer: optimization.OptimizerConfig,
-                 dtype: str = "float32", sentence_loss_weight: float = 1.0):
+                 dtype: str = "float32", sentence_loss_weight: float = 1.0,
+                 model_options: dict | None = None):
         self.config = config
+        # AlbertEncoder's use_one_hot_embeddings and attention_implementation.
+        self.model_options = dict(model_options or {})
         self.optimizer_config = optimizer
         self.dtype = dtype
         self.sentence_loss_weight = sentence_loss_weight
 
     def build_model(self) -> keras.Model:
         model = AlbertPretrainer(self.config,
-                                 dtype=training.dtype_policy(self.dtype))
+                                 dtype=training.dtype_policy(self.dtype),
+                                 **self.model_options)
         if self.sentence_loss_weight == 0.0:
             # MLM only: nothing trains the pooler or the sentence head.
             # In the original's graph a variable outside the loss gets a
@@ -146,7 +150,8 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
         seed: int | None = None, spm_model_file: str | None = None,
         do_lower_case: bool = True, flags_text: str | None = None,
         sentence_loss_weight: float = 1.0, restart_input: bool = False,
-        eval_input_file: str | None = None) -> dict:
+        eval_input_file: str | None = None,
+        model_options: dict | None = None) -> dict:
     """Pretrains and/or evaluates; returns the last eval results.
 
     Inputs are checked before output_dir is touched; output_dir is locked
@@ -177,7 +182,7 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
     output_dir = run_config.output_dir
     role = "train" if do_train else "eval" if do_eval else "predict"
     task = PretrainingTask(albert_config, optimizer_config, dtype,
-                           sentence_loss_weight)
+                           sentence_loss_weight, model_options)
     with run_dir.open_run(output_dir, albert_config, role,
                           training.is_chief(strategy), "pretraining") as run:
         restart = do_train and run.check_train_data(identity, restart_input)

@@ -98,7 +98,8 @@ class SquadTask:
                  predict_feature_left_file: str,
                  predict_batch_size: int = 8, num_workers: int = 1,
                  dtype: str = "float32", dropout_prob: float = 0.1,
-                 seed: int | None = None, pad_to_multiple: int = 0):
+                 seed: int | None = None, pad_to_multiple: int = 0,
+                 model_options: dict | None = None):
         if options.max_seq_length > config.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length={options.max_seq_length} > "
@@ -113,6 +114,8 @@ class SquadTask:
                 f"padding_bucket={pad_to_multiple} (dynamic padding) must "
                 f"be >= start_n_top / end_n_top ({beam}) for SQuAD v2")
         self.config = config
+        # AlbertEncoder's use_one_hot_embeddings and attention_implementation.
+        self.model_options = dict(model_options or {})
         self.optimizer_config = optimizer
         self.v2 = version_2_with_negative
         self.spm_model_file = spm_model_file
@@ -146,8 +149,10 @@ class SquadTask:
             p = self.prediction
             return AlbertSquadV2(self.config, start_n_top=p.start_n_top,
                                  end_n_top=p.end_n_top,
-                                 dropout_prob=self.dropout_prob, dtype=policy)
-        return AlbertSpanLabeler(self.config, dtype=policy)
+                                 dropout_prob=self.dropout_prob, dtype=policy,
+                                 **self.model_options)
+        return AlbertSpanLabeler(self.config, dtype=policy,
+                                 **self.model_options)
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         return optimization.build_optimizer(self.optimizer_config, self.dtype)
