@@ -36,6 +36,7 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import fileio
+from albert_tf import serving_checks
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import in_graph
 
@@ -45,8 +46,10 @@ SEP_ID = full_tokenizer.SPM_SPECIAL_IDS["[SEP]"]
 MASK_ID = full_tokenizer.SPM_SPECIAL_IDS["[MASK]"]
 MASK_TOKEN = "[MASK]"
 
-_IDS = tf.TensorSpec([None, None], tf.int32)
-_TEXT = tf.TensorSpec([None], tf.string)
+# Any shape: the signatures check their inputs' shapes in the graph
+# (serving_checks), which a declared static shape would fold away.
+_IDS = serving_checks.unchecked_spec(tf.int32)  # [B, T]
+_TEXT = serving_checks.unchecked_spec(tf.string)  # [B]
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
@@ -248,12 +251,19 @@ class _TextModule(tf.Module):
         raise NotImplementedError
 
     def serve(self, input_ids, input_mask, segment_ids):
-        return self.ids_outputs(input_ids, input_mask, segment_ids)
+        return self.ids_outputs(*serving_checks.checked_ids(
+            "serving_default", input_ids, input_mask, segment_ids,
+            self.model.config))
 
     def serve_text(self, text):
+        text, = serving_checks.checked("serve_text",
+                                       [("text", text, ("B",))])
         return self.ids_outputs(*self.pack_text(text))
 
     def serve_text_pair(self, text_a, text_b):
+        text_a, text_b = serving_checks.checked(
+            "serve_text_pair", [("text_a", text_a, ("B",)),
+                                ("text_b", text_b, ("B",))])
         return self.ids_outputs(*self.pack_text(text_a, text_b))
 
     def signatures(self) -> dict:
@@ -300,11 +310,15 @@ class _ClassifierModule(_TextModule):
     def serve_examples(self, serialized):
         """run_classifier._serving_input_receiver_fn: tf.Example in."""
         length = self.max_seq_length
+        serialized, = serving_checks.checked(
+            "serve_examples", [("input", serialized, ("B",))])
         features = tf.io.parse_example(serialized, {
             name: tf.io.FixedLenFeature([length], tf.int64)
             for name in ("input_ids", "input_mask", "segment_ids")})
-        features = {k: tf.cast(v, tf.int32) for k, v in features.items()}
-        return self.ids_outputs(**features)
+        names = ("input_ids", "input_mask", "segment_ids")
+        return self.ids_outputs(*serving_checks.checked_ids(
+            "serve_examples", *(tf.cast(features[k], tf.int32)
+                                for k in names), self.model.config))
 
     def _with_label(self, outputs):
         if not self.is_regression:
@@ -324,7 +338,7 @@ class _ClassifierModule(_TextModule):
         # Estimator's name for a single receiver tensor).
         signatures["serve_examples"] = tf.function(
             lambda input: self.serve_examples(input),
-            input_signature=[tf.TensorSpec([None], tf.string, name="input")])
+            input_signature=[tf.TensorSpec(None, tf.string, name="input")])
         return signatures
 
 
@@ -366,6 +380,7 @@ class _PretrainerModule(_TextModule):
 
     def mlm(self, text):
         """Fill-mask: the top-k pieces at each `[MASK]` of each text."""
+        text, = serving_checks.checked("mlm", [("text", text, ("B",))])
         ids, num_masks = self.mask_text_ids(text)
         input_ids, input_mask, segment_ids = pack(ids, None,
                                                   self.max_seq_length)
@@ -400,6 +415,8 @@ class _PretrainerModule(_TextModule):
 
     def sop(self, text_a, text_b):
         """Sentence order of a then b; class 1 = swapped (run_pretraining)."""
+        text_a, text_b = serving_checks.checked(
+            "sop", [("text_a", text_a, ("B",)), ("text_b", text_b, ("B",))])
         features = _features(*self.pack_text(text_a, text_b))
         pooled = self.model.encoder(features, training=False)["pooled_output"]
         logits = self.model.sentence_order_head(pooled)  # [B, 2]
@@ -489,6 +506,9 @@ class _MultipleChoiceModule(tf.Module):
         self.labels = list(labels)
 
     def serve(self, input_ids, input_mask, segment_ids):
+        input_ids, input_mask, segment_ids = serving_checks.checked_ids(
+            "serving_default", input_ids, input_mask, segment_ids,
+            self.model.config, leading=("B", len(self.labels)))
         logits = tf.cast(self.model(
             _features(input_ids, input_mask, segment_ids),
             training=False)["logits"], tf.float32)  # [B, C]
@@ -498,6 +518,12 @@ class _MultipleChoiceModule(tf.Module):
                 "prediction": tf.gather(tf.constant(self.labels), index)}
 
     def serve_choice(self, article, question, options):
+        """Exactly the model's number of options per question (RACE: 4),
+        checked: its head scores a fixed number of choices."""
+        article, question, options = serving_checks.checked(
+            "serve_choice", [("article", article, ("B",)),
+                             ("question", question, ("B",)),
+                             ("options", options, ("B", len(self.labels)))])
         features = self.builder(article, question, options)
         return self.serve(features["input_ids"], features["input_mask"],
                           features["segment_ids"])
@@ -525,12 +551,11 @@ def export_multiple_choice(model: keras.Model, export_dir: str, *,
                                        max_qa_length)
     labels = race.LABELS[:model.num_choices]
     module = _MultipleChoiceModule(model, builder, labels)
-    choice_ids = tf.TensorSpec([None, model.num_choices, None], tf.int32)
+    choice_ids = _IDS  # [B, C, T], checked in serve.
     signatures = {"serving_default": tf.function(
         module.serve, input_signature=[choice_ids] * 3)}
     if builder is not None:
         signatures["serve_choice"] = tf.function(
             module.serve_choice, input_signature=[
-                _TEXT, _TEXT,
-                tf.TensorSpec([None, model.num_choices], tf.string)])
+                _TEXT, _TEXT, _TEXT])  # [B], [B], [B, C], checked.
     return _save(module, export_dir, signatures)

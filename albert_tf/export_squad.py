@@ -41,13 +41,14 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from albert_tf import export
+from albert_tf import serving_checks
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
 from albert_tf.tokenization import in_graph
 from albert_tf.tokenization import text as text_lib
 
-_TEXT = tf.TensorSpec([None], tf.string)
-_IDS = tf.TensorSpec([None, None], tf.int32)
+_TEXT = serving_checks.unchecked_spec(tf.string)  # [B], checked in-graph.
+_IDS = serving_checks.unchecked_spec(tf.int32)  # [B, T], checked in-graph.
 _UNDERLINE = text_lib.SPIECE_UNDERLINE
 
 
@@ -272,7 +273,14 @@ class _SquadModule(tf.Module):
 
     # -- the model on ids -------------------------------------------------
 
-    def serve(self, input_ids, input_mask, segment_ids, p_mask=None):
+    def serve(self, input_ids, input_mask, segment_ids, p_mask=None,
+              signature="serving_default"):
+        checked = serving_checks.checked_ids(
+            signature, input_ids, input_mask, segment_ids, self.model.config,
+            extra=[] if p_mask is None else [("p_mask", p_mask)])
+        input_ids, input_mask, segment_ids = checked[:3]
+        if p_mask is not None:
+            p_mask = checked[3]
         features = {"input_ids": input_ids, "input_mask": input_mask,
                     "segment_ids": segment_ids}
         if not self.v2:
@@ -412,6 +420,9 @@ class _SquadModule(tf.Module):
     # -- serve_qa -----------------------------------------------------------
 
     def serve_qa(self, question, context):
+        question, context = serving_checks.checked(
+            "serve_qa", [("question", question, ("B",)),
+                         ("context", context, ("B",))])
         query_ids = self.tokenizer(question)[:, :self.max_query_length]
         doc_ids, tok_start, tok_end, is_ws = self.pieces(context)
         grid = self.windows(query_ids, doc_ids)
@@ -420,7 +431,8 @@ class _SquadModule(tf.Module):
         rows = where[:, 0]
         outputs = self.serve(take("input_ids"), take("input_mask"),
                              take("segment_ids"),
-                             take("p_mask") if self.v2 else None)
+                             take("p_mask") if self.v2 else None,
+                             signature="serve_qa")
         offset = tf.gather(grid["doc_offset"], rows)  # [W]
         score, start, end = self.best_spans(
             outputs, offset, take("length"), take("is_max_context"))
@@ -476,9 +488,12 @@ class _SquadModule(tf.Module):
 
     def signatures(self) -> dict:
         ids = [_IDS, _IDS, _IDS] + ([_IDS] if self.v2 else [])
-        serve = (self.serve if self.v2 else
-                 lambda input_ids, input_mask, segment_ids: self.serve(
-                     input_ids, input_mask, segment_ids))
+        if self.v2:
+            def serve(input_ids, input_mask, segment_ids, p_mask):
+                return self.serve(input_ids, input_mask, segment_ids, p_mask)
+        else:
+            def serve(input_ids, input_mask, segment_ids):
+                return self.serve(input_ids, input_mask, segment_ids)
         return {"serving_default": tf.function(serve, input_signature=ids),
                 "serve_qa": tf.function(self.serve_qa,
                                         input_signature=[_TEXT, _TEXT])}
