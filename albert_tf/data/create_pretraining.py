@@ -382,7 +382,8 @@ def vocab_ids(tokenizer: full_tokenizer.FullTokenizer) -> pd.VocabIds:
     words = list(tokenizer.vocab.keys())
     return pd.VocabIds(cls_id=tokenizer.special_id("[CLS]"),
                        sep_id=tokenizer.special_id("[SEP]"),
-                       mask_id=tokenizer.special_id("[MASK]"),
+                       mask_id=tokenizer.mask_id(
+                           "masked-LM pretraining data"),
                        vocab_ids=tuple(tokenizer.convert_tokens_to_ids(words)))
 
 

@@ -28,7 +28,9 @@ from albert_tf.tokenization import wordpiece
 SPM_SPECIAL_IDS = {"<pad>": 0, "<unk>": 1, "[CLS]": 2, "[SEP]": 3,
                    "[MASK]": 4}
 # A WordPiece vocab.txt (BERT layout) must contain these, at any id.
-WORDPIECE_SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# [MASK] is not among them: as the original, a vocabulary without it
+# tokenizes and fine-tunes; only masking needs it (`mask_id`).
+WORDPIECE_SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]")
 
 
 def _read_bytes(path: str) -> bytes:
@@ -158,6 +160,16 @@ class FullTokenizer:
         if token not in self.vocab:
             raise KeyError(f"{token!r} is not in the vocabulary")
         return self.vocab[token]
+
+    def mask_id(self, purpose: str = "masking") -> int:
+        """The [MASK] id, for what masks tokens (pretraining data, fill-
+        mask); a vocabulary without one is an error naming its file."""
+        if "[MASK]" not in self.vocab:
+            raise ValueError(
+                f"{self.vocab_file or self.spm_model_file}: the vocabulary "
+                f"has no [MASK] token, which {purpose} needs (fine-tuning "
+                f"and tokenizing do not). Add a [MASK] line to the vocab.")
+        return self.vocab["[MASK]"]
 
     @property
     def vocab_size(self) -> int:
