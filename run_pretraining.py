@@ -113,6 +113,8 @@ def main(argv):
         num_warmup_steps=FLAGS.num_warmup_steps,
         start_warmup_step=FLAGS.start_warmup_step,
         poly_power=FLAGS.poly_power)
+    # Resolved (and written back into FLAGS) before flags.txt is made.
+    model_options = runner_flags.model_options(FLAGS)
     results = pretraining.run(
         albert_config, run_config, optimizer_config, strategy,
         input_file=FLAGS.input_file, max_seq_length=FLAGS.max_seq_length,
@@ -128,7 +130,7 @@ def main(argv):
         restart_input=FLAGS.restart_input_on_new_data,
         flags_text=runner_flags.flags_text(FLAGS),
         sentence_loss_weight=FLAGS.sentence_loss_weight,
-        model_options=runner_flags.model_options(FLAGS))
+        model_options=model_options)
     if results:
         logging.info("Final eval: %s", " ".join(
             f"{k}={v:.4f}" for k, v in sorted(results.items())))
