@@ -38,7 +38,22 @@ DOC_STRIDE = 16
 MAX_ANSWER_LENGTH = 8
 N_BEST_SIZE = 20
 START_N_TOP, END_N_TOP = 3, 4
-MIN_AGREEMENT = 0.99
+# Served answers must equal the Python path's, except where the Python
+# path's best two texts score within SCORE_TIE of each other (or, v2, the
+# null score is within NULL_TIE of the threshold): the served model runs
+# the same windows in other batches, and float32 rounding of the logits
+# (about 1e-6 here) may then pick the other one of a near tie. On this
+# fixture no such tie occurs and all 150 answers agree, v1 and v2.
+SCORE_TIE = 1e-4
+NULL_TIE = 1e-5
+# Piece offsets: the original's banded LCS drifts by up to
+# MAX_PIECE_SHIFT characters beside characters preprocess_text rewrites
+# next to whitespace (export_squad's "Known differences"); on this
+# fixture 23 of 36,544 spans, all beside one "\n¨" in one context.
+# Each difference must be of that kind, and they must stay that rare.
+EXPANDED = frozenset("¨½ﬁ…ＡＢ")
+MAX_PIECE_SHIFT = 2
+MIN_PIECE_AGREEMENT = 0.999
 
 _ODD_WORDS = ("café", "Naïve", "e\u0301te\u0301", "1,000,000", "x9,9",
               "2019,", "ﬁnd", "…", "½", "ＡＢ", "¨x", "Éva", "(KA)", '"ri"',
@@ -108,7 +123,8 @@ def _model(version_2: bool, vocab_size: int):
     return model
 
 
-def _python_path(model, fixture, version_2: bool) -> dict:
+def _python_path(model, fixture, version_2: bool,
+                 max_answer_length: int = MAX_ANSWER_LENGTH) -> dict:
     """Model on the Python features, then squad_metrics, as run_squad."""
     features = fixture["features"]
     names = ["input_ids", "input_mask", "segment_ids"] + (
@@ -124,13 +140,13 @@ def _python_path(model, fixture, version_2: bool) -> dict:
         predictions, nbest = squad_metrics.predict_v1(
             examples, records, unique_ids, out["start_logits"],
             out["end_logits"], n_best_size=N_BEST_SIZE,
-            max_answer_length=MAX_ANSWER_LENGTH)
+            max_answer_length=max_answer_length)
         return {"predictions": predictions, "nbest": nbest}
     best, nbest, null_odds = squad_metrics.predict_v2(
         examples, records, unique_ids, out["start_top_log_probs"],
         out["start_top_index"], out["end_top_log_probs"],
         out["end_top_index"], out["cls_logits"], n_best_size=N_BEST_SIZE,
-        max_answer_length=MAX_ANSWER_LENGTH, start_n_top=START_N_TOP,
+        max_answer_length=max_answer_length, start_n_top=START_N_TOP,
         end_n_top=END_N_TOP)
     # A threshold between the null scores, so both outcomes occur.
     threshold = float(np.median(list(null_odds.values())))
@@ -183,13 +199,22 @@ def _check_agreement(run, fixture, version: str) -> None:
     served, predictions = run["served"], run["python"]["predictions"]
     same = [served["answer"][i] == predictions[e.qas_id]
             for i, e in enumerate(examples)]
-    agreement = sum(same) / len(same)
     logging.info("serve_qa %s: same answer text as the Python path on "
-                 "%d of %d questions (%.4f)", version, sum(same), len(same),
-                 agreement)
-    differ = [(e.qas_id, served["answer"][i], predictions[e.qas_id])
-              for i, e in enumerate(examples) if not same[i]]
-    assert agreement >= MIN_AGREEMENT, (agreement, differ[:5])
+                 "%d of %d questions", version, sum(same), len(same))
+    python = run["python"]
+    for i, e in enumerate(examples):
+        if same[i]:
+            continue
+        # Only a near tie may differ (see SCORE_TIE / NULL_TIE).
+        if "null_odds" in python and abs(python["null_odds"][e.qas_id]
+                                         - python["threshold"]) <= NULL_TIE:
+            continue
+        scores = {x["text"]: x["start_log_prob"] + x["end_log_prob"]
+                  for x in reversed(python["nbest"][e.qas_id])}
+        top = max(scores.values())
+        assert served["answer"][i] in scores and (
+            top - scores[served["answer"][i]] <= SCORE_TIE), (
+            e.qas_id, served["answer"][i], predictions[e.qas_id])
     # The random model picks real, varied spans (not all empty).
     non_empty = [t for t in served["answer"] if t]
     assert len(non_empty) > len(examples) // 4 and len(set(non_empty)) > 10
@@ -236,6 +261,72 @@ def test_v2_matches_python_path(v2, fixture):
     assert served["has_answer"].any() and not served["has_answer"].all()
     assert all(a == "" for a, h in zip(served["answer"],
                                        served["has_answer"]) if not h)
+
+
+@pytest.mark.parametrize("version_2", [False, True])
+def test_short_max_answer_length_matches_python_path(version_2, v1, v2,
+                                                     fixture):
+    """max_answer_length=2: the best spans now often have exactly the
+    longest allowed length, so the length filter's boundary decides."""
+    run = v2 if version_2 else v1
+    python = _python_path(run["model"], fixture, version_2,
+                          max_answer_length=2)
+    module = export_squad._squad_module(
+        run["model"], spm_model_file=fixture["spm_model"],
+        do_lower_case=True, max_seq_length=MAX_SEQ_LENGTH,
+        doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH,
+        max_answer_length=2, n_best_size=N_BEST_SIZE,
+        version_2_with_negative=version_2, start_n_top=START_N_TOP,
+        end_n_top=END_N_TOP,
+        null_score_diff_threshold=python.get("threshold", 0.0))
+    examples = fixture["examples"]
+    out = module.serve_qa(
+        tf.constant([e.question_text for e in examples]),
+        tf.constant([e.paragraph_text for e in examples]))
+    served = {"answer": [a.decode("utf-8") for a in out["answer"].numpy()],
+              "null_score": out["null_score"].numpy() if version_2 else None}
+    _check_agreement({"served": served, "python": python}, fixture,
+                     "v2" if version_2 else "v1")
+    # Two-piece answers occur: the boundary is exercised.
+    nbest = python["nbest"]
+    assert sum(len(fixture["sp"].EncodeAsPieces(
+        nbest[e.qas_id][0]["text"])) >= 2 for e in examples) > 10
+
+
+def test_serve_qa_null_score_exactly_at_the_threshold(v2, fixture):
+    """write_predictions_v2 answers "" where the null score is >= the
+    threshold: a null score exactly at it is a no-answer, one ulp above
+    it an answer."""
+    examples = fixture["examples"][:8]
+    question = tf.constant([e.question_text for e in examples])
+    context = tf.constant([e.paragraph_text for e in examples])
+
+    def serve(threshold):
+        module = export_squad._squad_module(
+            v2["model"], spm_model_file=fixture["spm_model"],
+            do_lower_case=True, max_seq_length=MAX_SEQ_LENGTH,
+            doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH,
+            max_answer_length=MAX_ANSWER_LENGTH, n_best_size=N_BEST_SIZE,
+            version_2_with_negative=True, start_n_top=START_N_TOP,
+            end_n_top=END_N_TOP, null_score_diff_threshold=threshold)
+        return {k: v.numpy() for k, v in
+                module.serve_qa(question, context).items()}
+
+    probe = serve(float("inf"))
+    has_span = np.isfinite(probe["score"])
+    assert has_span.sum() >= 2
+    k = int(np.flatnonzero(has_span)[0])
+    at = float(probe["null_score"][k])  # float32, exact in float64
+    out = serve(at)
+    np.testing.assert_array_equal(out["null_score"], probe["null_score"])
+    assert not out["has_answer"][k] and out["answer"][k] == b""
+    assert out["start_char"][k] == -1 and out["end_char"][k] == -1
+    np.testing.assert_array_equal(
+        out["has_answer"],
+        has_span & (probe["null_score"].astype(np.float64) < at))
+    above = serve(float(np.nextafter(at, np.inf)))
+    assert above["has_answer"][k] and above["answer"][k] == probe[
+        "answer"][k] != b""
 
 
 def test_windows_and_max_context_match_python(v1, fixture):
@@ -300,10 +391,21 @@ def test_piece_offsets_match_original_alignment(fixture):
                 theirs = text[paragraph.tok_start_to_orig_index[i]:
                               paragraph.tok_end_to_orig_index[j] + 1].strip()
                 total += 1
-                same += ours == theirs
+                if ours == theirs:
+                    same += 1
+                    continue
+                # The known LCS drift: a few characters, beside a
+                # character preprocess_text rewrites.
+                shifts = (first[i] - paragraph.tok_start_to_orig_index[i],
+                          last[j] - paragraph.tok_end_to_orig_index[j])
+                assert max(map(abs, shifts)) <= MAX_PIECE_SHIFT, (
+                    text, ours, theirs)
+                lo = min(first[i], paragraph.tok_start_to_orig_index[i])
+                hi = max(last[j], paragraph.tok_end_to_orig_index[j])
+                assert EXPANDED & set(text[lo:hi + 1]), (text, ours, theirs)
     logging.info("piece spans with the original's text: %d of %d (%.4f)",
                  same, total, same / total)
-    assert same / total >= MIN_AGREEMENT, same / total
+    assert same / total >= MIN_PIECE_AGREEMENT, same / total
 
 
 def test_edge_contexts(v1, v2):
