@@ -4,9 +4,11 @@
 
 Writes the per-step losses and a digest of the final weights as JSON. With
 multi_worker_mirrored, TF_CONFIG (set by the test) describes the cluster.
+ACCUMULATION_STEPS (default 1) sets gradient_accumulation_steps.
 """
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -37,7 +39,8 @@ run_config = training.RunConfig(
     output_dir=out_path + ".ckpt", num_train_steps=steps,
     train_batch_size=batch, save_checkpoints_steps=steps,
     iterations_per_loop=1, log_every_n_steps=1,
-    checkpoint_input_pipeline=False)
+    checkpoint_input_pipeline=False,
+    gradient_accumulation_steps=int(os.environ.get("ACCUMULATION_STEPS", 1)))
 trainer = training.Trainer(task, strategy, run_config)
 
 

@@ -158,7 +158,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(records,
         return fx.runner_flags(
             records, config_file, out, num_train_steps=12,
             save_checkpoints_steps=3, iterations_per_loop=1,
-            log_every_n_steps=1, do_eval=False) + ["--deterministic"]
+            log_every_n_steps=1, do_eval=False) + [
+                "--deterministic", "--gradient_accumulation_steps=2"]
 
     # The uninterrupted run goes beside the killed one: they share nothing
     # but the records, and the test takes half the wall time.
@@ -219,7 +220,8 @@ def _free_ports(n):
 
 def test_mirrored_and_two_local_workers_follow_one_device(one_file_records,
                                                           tmp_path):
-    """The same 5 steps on one device, 2 mirrored CPUs and 2 local workers.
+    """The same 5 steps on one device, 2 mirrored CPUs and 2 local workers
+    (these accumulate 2 micro-batches per step).
 
     All four processes start at once (the two workers must; the others
     share nothing with them). One test, so pytest-xdist cannot split it
@@ -237,7 +239,8 @@ def test_mirrored_and_two_local_workers_follow_one_device(one_file_records,
         processes[f"worker{index}"] = _distributed(
             "multi_worker_mirrored", one_file_records,
             tmp_path / f"worker{index}.json",
-            env=dict(ENV, TF_CONFIG=json.dumps(tf_config)))
+            env=dict(ENV, TF_CONFIG=json.dumps(tf_config),
+                     ACCUMULATION_STEPS="2"))
     for process in processes.values():
         _finish(process)
     runs = {name: json.loads((tmp_path / f"{name}.json").read_text())
@@ -254,7 +257,8 @@ def test_mirrored_and_two_local_workers_follow_one_device(one_file_records,
     assert a["replicas"] == b["replicas"] == 2
     assert a["weights"] == b["weights"]
     assert a["losses"] == b["losses"] and len(a["losses"]) == 5
-    # ...and compute what one device does at the same global batch: the
+    # ...and compute what one device does at the same global batch, with
+    # two micro-batches each (gradient accumulation across workers): the
     # same losses and the same final weights.
     np.testing.assert_allclose(a["losses"], one["losses"], atol=1e-5)
     assert set(a["weights"]) == set(one["weights"])
