@@ -2,6 +2,7 @@
 batches, losses, metrics and predictions as fixed-length ones (GLUE,
 SQuAD v1/v2, RACE), and the flag is off / refused on TPU."""
 
+import collections
 import json
 import logging
 import os
@@ -233,7 +234,19 @@ def test_jit_compile_logs_the_number_of_widths(glue_dir, caplog):
     with caplog.at_level(logging.INFO):
         trainer.train(lambda context: task.train_dataset(context, 4))
     widths = dict(sorted(trainer.batch_widths.items()))
-    assert sum(widths.values()) == 4
+    # Independently of the trainer's counter and of the cutting: the same
+    # seeded batches at full length, each batch's longest example rounded
+    # up to BUCKET (at most SEQ).
+    expected = collections.Counter()
+    task.pad_to_multiple = 0
+    for batch in task.train_dataset(tf.distribute.InputContext(),
+                                    4).take(4):
+        assert batch["input_mask"].shape[-1] == SEQ
+        longest = int(np.max(np.sum(batch["input_mask"], -1)))
+        expected[min(-(-longest // BUCKET) * BUCKET, SEQ)] += 1
+    task.pad_to_multiple = BUCKET
+    assert widths == dict(sorted(expected.items()))
+    assert len(widths) >= 2  # Two shapes, so the count means something.
     assert (f"XLA compiled the train step for {len(widths)} shapes: "
             f"{widths}") in caplog.text
     assert f"batches cut to multiples of {BUCKET} up to {SEQ}" in caplog.text
