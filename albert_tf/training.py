@@ -111,6 +111,15 @@ class Task(Protocol):
         """
 
 
+def _training_name(metric: str) -> str:
+    """A metric of the training batches, named as such in logs and
+    TensorBoard: a task's `eval_accuracy` measured on the batches just
+    trained on is `train_batch_accuracy`, not a dev-set result."""
+    if metric.startswith("eval_"):
+        return "train_batch_" + metric[len("eval_"):]
+    return metric
+
+
 def _ratio(sums: dict) -> dict[str, float]:
     return {name: float(num) / max(float(den), 1e-12)
             for name, (num, den) in sums.items()}
@@ -462,7 +471,8 @@ class Trainer:
                 eta = (config.num_train_steps - step) / max(rate, 1e-9)
                 logs = {"loss": float(loss),
                         **{k: float(v) for k, v in share.items()},
-                        **{k: v for k, v in _ratio(sums).items()},
+                        **{_training_name(k): v
+                           for k, v in _ratio(sums).items()},
                         "learning_rate": self._learning_rate(),
                         "examples_per_second": rate * config.train_batch_size}
                 logging.info(
