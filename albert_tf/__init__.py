@@ -1,5 +1,16 @@
 """albert_tf: ALBERT in TensorFlow 2 / Keras 3, faithful to google-research/albert."""
 
+from albert_tf import quiet as _quiet
+
+# TensorFlow's start-up lines (printed twice, before absl logging exists)
+# and, on a machine without a GPU, the error-level cuInit line of its GPU
+# probe (which absl's app.run would otherwise trigger) are dropped; any
+# other line still reaches stderr. Listing physical devices does not
+# initialise the runtime, so strategies can still be configured after.
+with _quiet.filtered_stderr(_quiet.STARTUP_NOISE + _quiet.NO_GPU_NOISE):
+    import tensorflow as _tf
+    _tf.config.list_physical_devices("GPU")
+
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
 from albert_tf.models import AlbertClassifier

@@ -36,6 +36,7 @@ import tensorflow as tf
 from absl import logging
 
 from albert_tf import fileio
+from albert_tf import quiet
 from albert_tf import serving_checks
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import in_graph
@@ -211,7 +212,8 @@ def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
     try:
         if tf.io.gfile.exists(tmp):
             tf.io.gfile.rmtree(tmp)
-        tf.saved_model.save(module, tmp, signatures=signatures)
+        with quiet.saved_model_logs():
+            tf.saved_model.save(module, tmp, signatures=signatures)
         if tf.io.gfile.exists(export_dir):
             fileio.move_dir(export_dir, old)
         fileio.move_dir(tmp, export_dir)

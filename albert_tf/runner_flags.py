@@ -10,8 +10,10 @@ from __future__ import annotations
 import sys
 
 from absl import flags
+from absl import logging
 
 from albert_tf import distribute
+from albert_tf import quiet
 from albert_tf import training
 
 
@@ -95,13 +97,26 @@ def setup_runtime(fv: flags.FlagValues) -> None:
 
 
 def strategy_from_flags(fv: flags.FlagValues):
+    """The tf.distribute strategy. With --num_gpus and no GPU visible, the
+    device lines TensorFlow printed at start-up (quiet.dropped_lines, e.g.
+    "failed call to cuInit", dropped as noise for CPU-only runs) are
+    logged as the error they then are."""
+    import tensorflow as tf
+
     kind = "tpu" if fv.use_tpu else fv.strategy
     is_tpu = kind == "tpu"
-    return distribute.get_strategy(
+    if fv.num_gpus and not tf.config.list_physical_devices("GPU"):
+        logging.error("--num_gpus=%d but TensorFlow sees no GPU; at "
+                      "start-up it said:\n%s", fv.num_gpus,
+                      "".join(quiet.dropped_lines(quiet.NO_GPU_NOISE))
+                      or "(nothing)")
+    strategy = distribute.get_strategy(
         kind, num_gpus=fv.num_gpus,
         tpu_address=fv.tpu_name if is_tpu else None,
         tpu_zone=fv.tpu_zone if is_tpu else None,
         gcp_project=fv.gcp_project if is_tpu else None)
+    quiet.absorb_onednn_int64_notice()
+    return strategy
 
 
 def on_tpu(fv: flags.FlagValues) -> bool:

@@ -17,6 +17,7 @@ fixed `null_score_diff_threshold` is reported beside it as `f1`.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
@@ -43,6 +44,20 @@ NULL_ODDS_FILE = "null_odds.json"
 V1_OUTPUTS = ("start_logits", "end_logits")
 V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs",
               "end_top_index", "cls_logits")
+# Both SQuAD heads read the sequence output only, so the pooler gets no
+# gradient, and Keras warned at every step: "Gradients do not exist for
+# variables ['encoder/pooler/kernel', 'encoder/pooler/bias'] when
+# minimizing the loss. If using `model.compile()`, did you forget to
+# provide a `loss` argument?". Expected here: the original's optimizers
+# skipped None gradients the same way, and the pooler stays trainable so
+# the checkpoint layout (optimizer slots included) is unchanged. Only that
+# exact list is silenced; any other variable without a gradient still
+# warns.
+warnings.filterwarnings(
+    "ignore", category=UserWarning,
+    message=(r"Gradients do not exist for variables "
+             r"\['encoder/pooler/kernel', 'encoder/pooler/bias'\] when "
+             r"minimizing the loss"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,10 +305,10 @@ class SquadTask:
                 self._examples, self._eval_features, out["unique_ids"],
                 out["start_logits"], out["end_logits"], p.n_best_size,
                 p.max_answer_length)
+            # The official v1.1 keys, exact_match and f1 (percentages);
+            # v2 reports the v2.0 script's `exact` instead.
             metrics = squad_metrics.evaluate_v1(self._dataset_json,
                                                 predictions)
-            # The official v1.1 key is exact_match; keep both spellings.
-            metrics["exact"] = metrics["exact_match"]
             return metrics, {PREDICTIONS_FILE: predictions,
                              NBEST_FILE: nbest}
         out = trainer.predict(dataset, V2_OUTPUTS)

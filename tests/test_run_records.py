@@ -1,0 +1,135 @@
+"""What a new user sees (issue 18, part 6): flags.txt records only the
+runner's own flags, TensorFlow's start-up and export noise is dropped
+while other lines still reach stderr."""
+
+import logging as py_logging
+import os
+import pathlib
+import subprocess
+import sys
+
+from absl import flags
+from absl import logging
+
+from albert_tf import quiet
+from albert_tf import runner_flags
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_flags_txt_records_only_the_runners_own_flags():
+    import absl.testing.absltest  # noqa: F401  (a library's flags module)
+
+    fv = flags.FlagValues()
+    runner_flags.define_common_flags(fv)
+    flags.DEFINE_string("input_file", "a.tfrecord", "The runner's.",
+                        flag_values=fv)
+    flags.DEFINE_string("test_tmpdir", "/tmp/x", "absl's test flag.",
+                        flag_values=fv, module_name="absl.testing.absltest")
+    fv(["run_pretraining.py", "--restart_input_on_new_data"])
+    text = runner_flags.flags_text(fv)
+    assert "--input_file=a.tfrecord\n" in text
+    assert "--seed=12345\n" in text
+    assert "test_tmpdir" not in text
+    # Chosen for one rerun, never replayed from flags.txt.
+    assert "restart_input_on_new_data" not in text
+    # It replays: parsing it gives the same values.
+    replay = flags.FlagValues()
+    runner_flags.define_common_flags(replay)
+    flags.DEFINE_string("input_file", None, "", flag_values=replay)
+    replay(["x"] + text.split())
+    assert replay.input_file == "a.tfrecord" and replay.seed == 12345
+
+
+def test_filtered_stderr_drops_only_the_known_lines(capfd):
+    with quiet.filtered_stderr([r"cudart_stub\.cc"]):
+        os.write(2, b"I0000 cudart_stub.cc:31] Could not find cuda\n")
+        os.write(2, b"E0000 something.cc:1] a real error\n")
+        sys.stderr.write("a Python warning\n")
+    # (Under capfd, sys.stderr bypasses fd 2, so only the lines count.)
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == ["E0000 something.cc:1] a real error",
+                                        "a Python warning"]
+    assert any("cudart_stub" in line for line in quiet.dropped_lines(
+        [r"cudart_stub"]))
+
+
+def test_importing_albert_tf_prints_no_start_up_noise():
+    result = subprocess.run(
+        [sys.executable, "-c", "import albert_tf, sys; "
+         "sys.stderr.write('still here\\n')"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={k: v for k, v in os.environ.items()
+             if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                          "ALBERT_TF_VERBOSE_STARTUP")})
+    assert result.returncode == 0, result.stderr
+    for noise in ("oneDNN custom operations", "absl::InitializeLog",
+                  "cudart_stub", "failed call to cuInit"):
+        assert noise not in result.stderr
+    assert result.stderr.endswith("still here\n")
+
+
+def test_saved_model_logs_drops_the_rename_lines_only(caplog):
+    logger = py_logging.getLogger("absl")
+    with caplog.at_level(py_logging.INFO, logger="absl"):
+        with quiet.saved_model_logs():
+            logging.info("Function `%s` contains input name(s) %s with "
+                         "unsupported characters which will be renamed to "
+                         "%s in the SavedModel.", "serve", "3904, resource",
+                         "unknown, x")
+            logging.info("Exported SavedModel to /x")
+            logging.warning("Function `serve` contains input name(s) x "
+                            "will be renamed")  # A warning always passes.
+    messages = [r.getMessage() for r in caplog.records if r.name == "absl"]
+    assert messages == ["Exported SavedModel to /x",
+                        "Function `serve` contains input name(s) x will be "
+                        "renamed"]
+    assert not logger.filters
+
+
+def test_squad_training_does_not_warn_about_the_unused_pooler():
+    import warnings
+
+    import numpy as np
+    import tensorflow as tf
+
+    import helpers
+    from albert_tf import optimization
+    from albert_tf.data import squad
+    from albert_tf.tasks import squad as squad_task
+
+    config = helpers.tiny_config(vocab_size=50, max_position_embeddings=16)
+    task = squad_task.SquadTask(
+        config, optimization.OptimizerConfig(),
+        version_2_with_negative=False, spm_model_file=None, vocab_file=None,
+        options=squad.FeatureOptions(max_seq_length=16, max_query_length=4,
+                                     doc_stride=4),
+        prediction=squad_task.PredictionConfig(), train_file=None,
+        predict_file=None, train_feature_file="-", predict_feature_file="-",
+        predict_feature_left_file="-")
+    model = task.build_model()
+    optimizer = task.build_optimizer()
+    batch = {"input_ids": np.ones((2, 16), np.int32),
+             "input_mask": np.ones((2, 16), np.int32),
+             "segment_ids": np.zeros((2, 16), np.int32),
+             "start_positions": np.ones((2,), np.int32),
+             "end_positions": np.ones((2,), np.int32)}
+    with tf.GradientTape() as tape:
+        num, den = task.loss_terms(model(batch, training=True), batch,
+                                   1)["loss"]
+        loss = num / den
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    missing = [v.path for v, g in zip(variables, gradients) if g is None]
+    assert missing == ["encoder/pooler/kernel", "encoder/pooler/bias"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", append=True)
+        optimizer.apply_gradients(zip(gradients, variables))
+        # Another variable without a gradient still warns.
+        gradients[0] = None
+        optimizer.apply_gradients(zip(gradients, variables))
+    messages = [str(w.message) for w in caught
+                if "Gradients do not exist" in str(w.message)]
+    assert len(messages) == 1 and variables[0].path in messages[0]
+    # The pooler stays trainable: the checkpoint layout is unchanged.
+    assert "encoder/pooler/kernel" in [v.path for v in variables]
