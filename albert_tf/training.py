@@ -182,6 +182,12 @@ class Trainer:
                 f"divisible by {self.num_replicas} replicas x "
                 f"gradient_accumulation_steps={k}: each replica's "
                 f"micro-batch would not be a whole number of examples")
+        if k > 1:
+            logging.info(
+                "Gradient accumulation: each optimizer step sums %d "
+                "micro-batches of %d examples per replica (global batch %d)",
+                k, run_config.train_batch_size // (self.num_replicas * k),
+                run_config.train_batch_size)
         with strategy.scope():
             self.model = task.build_model()
             self.optimizer = task.build_optimizer()

@@ -151,3 +151,46 @@ def test_batch_not_divisible_by_accumulation_steps_is_refused(tmp_path):
     with pytest.raises(ValueError, match="gradient_accumulation_steps=0"):
         training.RunConfig(output_dir=str(tmp_path), num_train_steps=1,
                            train_batch_size=8, gradient_accumulation_steps=0)
+
+
+def test_run_classifier_with_accumulation_equals_one_batch(tiny_spm,
+                                                          tmp_path):
+    """Through the runner's flags: two runs that differ only in
+    --gradient_accumulation_steps end with the same weights. Dropout is
+    off: its masks are drawn per micro-batch, so with dropout the runs
+    would differ by dropout noise, as two seeds do."""
+    import json
+    import subprocess
+    import sys
+
+    import test_run_classifier as rc
+
+    rc._glue_data(tmp_path / "glue", "sst-2")
+    config = tmp_path / "albert_config.json"
+    config.write_text(json.dumps(helpers.tiny_config(
+        vocab_size=320, max_position_embeddings=rc.SEQ).to_dict()))
+    weights = []
+    for k in (1, 2):
+        out = tmp_path / f"k{k}"
+        result = subprocess.run([
+            sys.executable, str(rc.ROOT / "run_classifier.py"),
+            "--task_name=sst-2", f"--data_dir={tmp_path / 'glue'}",
+            f"--albert_config_file={config}",
+            f"--spm_model_file={tiny_spm['model']}", f"--output_dir={out}",
+            f"--max_seq_length={rc.SEQ}", "--train_batch_size=4",
+            "--train_step=3", "--save_checkpoints_steps=3",
+            "--learning_rate=1e-3", "--classifier_dropout_prob=0",
+            "--do_train", f"--gradient_accumulation_steps={k}"],
+            env=rc.ENV, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ("sums 2 micro-batches of 2 examples" in result.stderr) == (
+            k == 2)
+        reader = tf.train.load_checkpoint(str(out / "ckpt-3"))
+        weights.append({name: reader.get_tensor(name) for name in
+                        reader.get_variable_to_shape_map()
+                        if name.startswith(("model/", "optimizer/"))
+                        and name.endswith("VARIABLE_VALUE")})
+    assert set(weights[0]) == set(weights[1]) and len(weights[0]) > 50
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(weights[1][name], value, rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
