@@ -278,7 +278,12 @@ class AlbertAttention(ConfigLayer):
         q = ops.reshape(self.query(x), shape)  # [B, T, N, D]
         k = ops.reshape(self.key(x), shape)
         v = ops.reshape(self.value(x), shape)
-        mask = ops.cast(input_mask, "bool")[:, None, None, :]  # [B, 1, 1, T]
+        # [B, 1, T, T], the layout keras.layers.MultiHeadAttention passes:
+        # JAX's cuDNN path checks for full [T, S] mask dimensions and falls
+        # back to plain XLA ops otherwise.
+        mask = ops.broadcast_to(
+            ops.cast(input_mask, "bool")[:, None, None, :],
+            (batch, 1, length, length))
         context = ops.dot_product_attention(
             q, k, v, mask=mask, scale=1.0 / math.sqrt(c.attention_head_size))
         context = ops.reshape(context, (batch, length, c.hidden_size))
