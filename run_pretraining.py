@@ -28,6 +28,11 @@ flags.DEFINE_string("albert_config_file", None,
 flags.DEFINE_string("input_file", None,
                     "Input TF example files (can be a glob or comma "
                     "separated). Unset: the quickstart builds them.")
+# New: the original evaluated on --input_file itself.
+flags.DEFINE_string("eval_input_file", None,
+                    "TF example files to evaluate on (glob or comma "
+                    "separated). Default: --input_file, as the original; "
+                    "the quickstart uses documents it holds out.")
 flags.DEFINE_string("output_dir", None,
                     "The output directory where the model checkpoints will "
                     "be written (quickstart default: ./albert_quickstart).")
@@ -89,6 +94,8 @@ def main(argv):
             max_seq_length=FLAGS.max_seq_length,
             max_predictions_per_seq=FLAGS.max_predictions_per_seq)
         FLAGS.input_file = data.input_file
+        if FLAGS.eval_input_file is None:
+            FLAGS.eval_input_file = data.eval_input_file
         spm_model_file = data.spm_model_file
         albert_config = quickstart.QUICKSTART_CONFIG
         if FLAGS.albert_config_file:
@@ -118,6 +125,7 @@ def main(argv):
     results = pretraining.run(
         albert_config, run_config, optimizer_config, strategy,
         input_file=FLAGS.input_file, max_seq_length=FLAGS.max_seq_length,
+        eval_input_file=FLAGS.eval_input_file,
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
         eval_batch_size=FLAGS.eval_batch_size,

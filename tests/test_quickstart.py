@@ -46,6 +46,8 @@ def test_quickstart_command_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "data" / "spm.model").exists()
     assert (out / "eval_results.txt").exists()
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
     loaded = tf.saved_model.load(str(out / "export"))
     outputs = loaded.signatures["serve_text"](
         text=tf.constant(["The assert statement raises an error."]))

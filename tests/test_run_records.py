@@ -133,3 +133,78 @@ def test_squad_training_does_not_warn_about_the_unused_pooler():
     assert len(messages) == 1 and variables[0].path in messages[0]
     # The pooler stays trainable: the checkpoint layout is unchanged.
     assert "encoder/pooler/kernel" in [v.path for v in variables]
+
+
+def test_hf_conversion_copies_the_tokenizer(tiny_spm, tmp_path):
+    import helpers
+    from albert_tf import checkpoints
+    from albert_tf import convert
+    from albert_tf.models import AlbertPretrainer
+
+    config = helpers.tiny_config(vocab_size=320)
+    source = tmp_path / "release"
+    checkpoints.save_albert_tf_checkpoint(AlbertPretrainer(config),
+                                          str(source))
+    spm_bytes = pathlib.Path(tiny_spm["model"]).read_bytes()
+    # A release directory: its 30k-clean.model is found and copied.
+    (source / "30k-clean.model").write_bytes(spm_bytes)
+    convert.convert(str(source), str(tmp_path / "hf"), "hf")
+    assert (tmp_path / "hf" / "spiece.model").read_bytes() == spm_bytes
+    # A run directory: the --spm_model_file its flags.txt recorded.
+    (source / "30k-clean.model").unlink()
+    (source / "flags.txt").write_text(
+        f"--output_dir={source}\n--spm_model_file={tiny_spm['model']}\n")
+    convert.convert(str(source), str(tmp_path / "hf2"), "hf")
+    assert (tmp_path / "hf2" / "spiece.model").read_bytes() == spm_bytes
+    # A file that is not a SentencePiece model: refused before writing.
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(b"not a model")
+    import pytest
+    with pytest.raises(ValueError, match=rf"--spm_model_file={bad}: not a "
+                                         r"SentencePiece model"):
+        convert.convert(str(source), str(tmp_path / "hf3"), "hf",
+                        spm_model_file=str(bad))
+    assert not (tmp_path / "hf3").exists()
+
+
+def test_the_quickstart_evaluates_on_documents_it_holds_out(tmp_path):
+    from albert_tf import quickstart
+
+    corpus = tmp_path / "corpus.txt"
+    documents = [f"document {i} line one.\ndocument {i} line two."
+                 for i in range(45)]
+    corpus.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    train, held_out = tmp_path / "train.txt", tmp_path / "eval.txt"
+    assert quickstart.split_corpus(str(corpus), str(train),
+                                   str(held_out)) == (41, 4)
+    train_docs = train.read_text().strip().split("\n\n")
+    eval_docs = held_out.read_text().strip().split("\n\n")
+    assert eval_docs == [documents[i] for i in (9, 19, 29, 39)]
+    assert not set(train_docs) & set(eval_docs)
+    assert sorted(train_docs + eval_docs) == sorted(documents)
+
+
+def test_pretraining_evaluates_on_eval_input_file(tiny_spm, tmp_path):
+    import pytest
+
+    import pretraining_fixtures as fixtures
+    from albert_tf import distribute
+    from albert_tf import training
+    from albert_tf.tasks import pretraining
+
+    records = fixtures.write_records(tiny_spm, tmp_path / "data")
+    empty = tmp_path / "empty.tfrecord"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"--eval_input_file={empty}: "
+                                         r"every file is empty"):
+        pretraining.run(
+            fixtures.albert_config(), training.RunConfig(
+                output_dir=str(tmp_path / "out"), num_train_steps=1,
+                train_batch_size=4),
+            pretraining.OptimizerConfig(num_train_steps=1,
+                                        num_warmup_steps=0),
+            distribute.get_strategy("one_device"), input_file=records,
+            max_seq_length=fixtures.SEQ,
+            max_predictions_per_seq=fixtures.PREDICTIONS, do_eval=True,
+            eval_input_file=str(empty))
+    assert not (tmp_path / "out").exists()
