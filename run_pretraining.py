@@ -80,6 +80,7 @@ QUICKSTART_OUTPUT_DIR = "albert_quickstart"
 
 def main(argv):
     del argv  # Unused.
+    runner_flags.check_values(FLAGS)  # Before the quickstart writes data.
     spm_model_file = None
     if FLAGS.input_file is None:
         logging.info("No --input_file: running the quickstart on Python's "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any
 
@@ -87,6 +88,14 @@ class AlbertConfig:
                 raise ValueError(f"{name}={value!r} must be an integer")
             if value < 1:
                 raise ValueError(f"{name}={value} must be >= 1")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob",
+                     "initializer_range"):
+            value = getattr(self, name)
+            # A JSON string ("0.1") or NaN (which passes every comparison
+            # test below as False, so NaN weights) must not get through.
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value)):
+                raise ValueError(f"{name}={value!r} must be a finite number")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -94,6 +103,9 @@ class AlbertConfig:
         if self.initializer_range <= 0:
             raise ValueError(
                 f"initializer_range={self.initializer_range} must be > 0")
+        if not isinstance(self.hidden_act, str):
+            raise ValueError(f"hidden_act={self.hidden_act!r} must be a "
+                             f"string, one of {ACTIVATIONS}")
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(
                 f"hidden_act={self.hidden_act!r} is not one of {ACTIVATIONS}")

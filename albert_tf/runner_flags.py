@@ -7,6 +7,7 @@ original's TPU flags keep their names; `--strategy` and friends are new.
 
 from __future__ import annotations
 
+import math
 import sys
 
 from absl import flags
@@ -257,11 +258,56 @@ def padding_from_flags(fv: flags.FlagValues) -> int:
     return fv.padding_bucket if fv.dynamic_padding else 0
 
 
+# Numeric flags of the runners and what their values must be; checked by
+# check_values before anything is read or written, so a NaN learning rate
+# or a zero batch is a usage error naming the flag, not a crash (or a
+# silently broken run) later. A flag a runner does not define is skipped.
+_AT_LEAST_ONE = (
+    "train_batch_size", "eval_batch_size", "predict_batch_size",
+    "save_checkpoints_steps", "iterations_per_loop", "log_every_n_steps",
+    "max_seq_length", "max_predictions_per_seq", "max_eval_steps",
+    "num_train_steps", "train_step", "n_best_size", "max_answer_length",
+    "max_query_length", "doc_stride", "start_n_top", "end_n_top",
+    "max_qa_length", "num_workers")
+_AT_LEAST_ZERO = ("warmup_step", "num_warmup_steps", "start_warmup_step",
+                  "num_gpus")
+_POSITIVE = ("learning_rate", "num_train_epochs", "eval_poll_seconds",
+             "poly_power")
+_PROBABILITY = ("warmup_proportion",)  # [0, 1]
+_DROPOUT = ("albert_dropout_prob", "classifier_dropout_prob",
+            "dropout_prob")  # [0, 1)
+_FINITE = ("null_score_diff_threshold", "sentence_loss_weight")
+
+
+def check_values(fv: flags.FlagValues) -> None:
+    """Refuses out-of-range numeric flags (see _AT_LEAST_ONE etc.),
+    naming the flag, the value and the range."""
+    from absl import app
+
+    def bad(name, rule):
+        raise app.UsageError(f"--{name}={fv[name].value!r}: {rule}")
+
+    for names, test, rule in (
+            (_AT_LEAST_ONE, lambda v: v >= 1, "must be >= 1"),
+            (_AT_LEAST_ZERO, lambda v: v >= 0, "must be >= 0"),
+            (_POSITIVE, lambda v: math.isfinite(v) and v > 0,
+             "must be a finite number > 0"),
+            (_PROBABILITY, lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+            (_DROPOUT, lambda v: 0 <= v < 1, "must be in [0, 1)"),
+            (_FINITE, math.isfinite, "must be a finite number")):
+        for name in names:
+            if name in fv and fv[name].value is not None and not test(
+                    fv[name].value):
+                bad(name, rule)
+
+
 def finetune_config(fv: flags.FlagValues):
     """Checks the shared fine-tuning flags; the AlbertConfig they name."""
     from absl import app
 
     from albert_tf.config import AlbertConfig
+
+    check_values(fv)
 
     if fv.albert_hub_module_handle:
         raise app.UsageError(

@@ -1,0 +1,75 @@
+"""Issue 18, part 7: the same questions asked of the other inputs. Numeric
+flags out of range (NaN, zero, negative) and config fields of the wrong
+JSON type are refused by name before anything is written."""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from absl import app
+from absl import flags
+
+import helpers
+from albert_tf import runner_flags
+from albert_tf.config import AlbertConfig
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _flag_values(**extra):
+    fv = flags.FlagValues()
+    runner_flags.define_common_flags(fv)
+    runner_flags.define_finetune_flags(fv)
+    flags.DEFINE_float("learning_rate", 5e-5, "", flag_values=fv)
+    flags.DEFINE_integer("train_batch_size", 32, "", flag_values=fv)
+    flags.DEFINE_float("warmup_proportion", 0.1, "", flag_values=fv)
+    flags.DEFINE_float("null_score_diff_threshold", 0.0, "", flag_values=fv)
+    fv(["runner"] + [f"--{k}={v}" for k, v in extra.items()])
+    return fv
+
+
+@pytest.mark.parametrize("name, value, rule", [
+    ("learning_rate", "nan", "must be a finite number > 0"),
+    ("learning_rate", "-1e-5", "must be a finite number > 0"),
+    ("train_batch_size", "0", "must be >= 1"),
+    ("warmup_proportion", "1.5", r"must be in \[0, 1\]"),
+    ("albert_dropout_prob", "1.0", r"must be in \[0, 1\)"),
+    ("null_score_diff_threshold", "inf", "must be a finite number"),
+    ("num_gpus", "-1", "must be >= 0"),
+])
+def test_out_of_range_numeric_flags_are_usage_errors(name, value, rule):
+    fv = _flag_values(**{name: value})
+    with pytest.raises(app.UsageError, match=rf"--{name}=.*: {rule}"):
+        runner_flags.check_values(fv)
+
+
+def test_good_flags_pass():
+    runner_flags.check_values(_flag_values())
+
+
+@pytest.mark.parametrize("key, value", [
+    ("hidden_dropout_prob", "0.1"), ("initializer_range", math.nan),
+    ("attention_probs_dropout_prob", True), ("hidden_act", 3)])
+def test_config_fields_must_have_their_json_type(tmp_path, key, value):
+    path = tmp_path / "albert_config.json"
+    values = helpers.tiny_config().to_dict()
+    values[key] = value
+    path.write_text(json.dumps(values))
+    with pytest.raises(ValueError, match=rf"{path}: {key}="):
+        AlbertConfig.from_json_file(str(path))
+
+
+def test_a_nan_learning_rate_stops_the_runner_before_writing(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_pretraining.py"),
+         f"--output_dir={out}", "--learning_rate=nan"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode != 0
+    assert "--learning_rate=nan: must be a finite number > 0" in result.stderr
+    assert not out.exists()  # Not even the quickstart's data.
