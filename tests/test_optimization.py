@@ -202,9 +202,34 @@ def test_keras_decay_and_clipping_are_not_used():
         assert optimizer.clipnorm is None
         assert optimizer.global_clipnorm is None
         assert optimizer.clipvalue is None
-        for kwarg in ("weight_decay", "clipnorm", "global_clipnorm"):
+        for kwarg in ("weight_decay", "clipnorm"):
             with pytest.raises(TypeError):
                 cls(learning_rate=0.1, **{kwarg: 1.0})
+
+
+@pytest.mark.parametrize("cls", [AdamWeightDecayOptimizer, LAMBOptimizer])
+def test_global_clipnorm_equals_clipping_in_the_train_step(cls):
+    """Keras's fit clips through global_clipnorm; the runners clip the
+    gradients themselves. Both must give the same update."""
+    rng = np.random.default_rng(4)
+    values = [rng.normal(size=(3, 2)).astype("float32"),
+              rng.normal(size=(2,)).astype("float32")]
+    grads = [tf.constant(rng.normal(size=v.shape).astype("float32") * 3)
+             for v in values]
+    assert float(tf.linalg.global_norm(grads)) > 2.0  # clipping matters
+    results = []
+    for clip_in_optimizer in (True, False):
+        variables = [tf.Variable(v) for v in values]
+        kwargs = {"global_clipnorm": 1.0} if clip_in_optimizer else {}
+        optimizer = cls(learning_rate=0.1, **kwargs)
+        given = grads if clip_in_optimizer else clip_by_global_norm(grads)[0]
+        optimizer.apply_gradients(zip(given, variables))
+        results.append([v.numpy() for v in variables])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    unclipped = [tf.Variable(v) for v in values]
+    cls(learning_rate=0.1).apply_gradients(zip(grads, unclipped))
+    assert not np.allclose(unclipped[0].numpy(), results[0][0])
 
 
 def test_lamb_empty_layer_adaptation_list_falls_back_like_original():

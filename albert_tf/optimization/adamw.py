@@ -53,9 +53,11 @@ def matches_any(patterns: Sequence[str] | None, path: str) -> bool:
 class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
     """Adam without bias correction, with weight decay added to the update.
 
-    Keras's own weight decay and gradient clipping are not available (their
-    arguments are not accepted): the decay is part of the update rule here,
-    and clipping is done by the training step (`clip_by_global_norm`).
+    Keras's own weight decay is not available: the decay is part of the
+    update rule here. The runners clip in their training step
+    (`clip_by_global_norm`); `global_clipnorm` (Keras's, off by default) is
+    for Keras's own `fit`, where the base class clips the (unscaled)
+    gradients before update_step, as the original's 1.0 global norm.
 
     Args:
         learning_rate: float or a LearningRateSchedule of
@@ -63,6 +65,7 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
         weight_decay_rate: decoupled decay; 0 disables it, as the original.
         beta_1, beta_2, epsilon: Adam constants (epsilon outside the sqrt).
         exclude_from_weight_decay: re.search patterns on the variable path.
+        global_clipnorm: if set, Keras clips gradients to this global norm.
         name: optimizer name (a prefix of its slot variables).
 
     Example:
@@ -76,10 +79,11 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
                  epsilon: float = EPSILON,
                  exclude_from_weight_decay: Sequence[str] | None = (
                      EXCLUDE_FROM_WEIGHT_DECAY),
+                 global_clipnorm: float | None = None,
                  name: str = "adam_weight_decay"):
-        # weight_decay=None and no clip arguments: the base class then adds
-        # neither decay nor clipping on top of update_step.
-        super().__init__(learning_rate=learning_rate, name=name)
+        # weight_decay=None: the base class adds no decay of its own.
+        super().__init__(learning_rate=learning_rate, name=name,
+                         global_clipnorm=global_clipnorm)
         self.weight_decay_rate = weight_decay_rate
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -138,4 +142,5 @@ class AdamWeightDecayOptimizer(keras.optimizers.Optimizer):
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
             "exclude_from_weight_decay": self.exclude_from_weight_decay,
+            "global_clipnorm": self.global_clipnorm,
         }

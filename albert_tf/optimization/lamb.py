@@ -49,11 +49,13 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
                  exclude_from_weight_decay: Sequence[str] | None = (
                      EXCLUDE_FROM_WEIGHT_DECAY),
                  exclude_from_layer_adaptation: Sequence[str] | None = None,
+                 global_clipnorm: float | None = None,
                  name: str = "lamb"):
         super().__init__(
             learning_rate=learning_rate, weight_decay_rate=weight_decay_rate,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-            exclude_from_weight_decay=exclude_from_weight_decay, name=name)
+            exclude_from_weight_decay=exclude_from_weight_decay,
+            global_clipnorm=global_clipnorm, name=name)
         # Truthiness as the original: [] falls back to the decay exclusions.
         self.exclude_from_layer_adaptation = (
             list(exclude_from_layer_adaptation)
