@@ -52,6 +52,8 @@ from albert_tf.data import cache
 
 CONFIG_NAME = "albert_config.json"
 TRAIN_DATA_NAME = "train_data.json"  # The training data's identity.
+EVAL_DATA_NAME = "eval_data.json"  # What eval_history.json was scored on.
+EVAL_HISTORY_NAME = "eval_history.json"  # training.EVAL_HISTORY.
 RESTART_INPUT_FLAG = "--restart_input_on_new_data"
 FLAGS_NAME = "flags.txt"
 TASK_NAME = "task.txt"  # Which runner and task own the directory.
@@ -244,10 +246,12 @@ def check_config(directory: str, config: AlbertConfig) -> None:
             + ". Use a new output_dir, or the same config to resume.")
 
 
-def train_data_differences(directory: str, identity: dict) -> list[str]:
+def train_data_differences(directory: str, identity: dict,
+                           name: str = TRAIN_DATA_NAME) -> list[str]:
     """'field: old -> new' for each way `identity` differs from the
-    training data recorded in `directory` (none if nothing is recorded)."""
-    path = fileio.join(directory, TRAIN_DATA_NAME)
+    training data recorded in `directory` (none if nothing is recorded);
+    `name`: EVAL_DATA_NAME for the evaluation data."""
+    path = fileio.join(directory, name)
     if not tf.io.gfile.exists(path):
         return []
     stored = fileio.read_json(path)
@@ -276,10 +280,17 @@ class RunDir:
         for write_files. Returns True when the input must start over (the
         data differs and restart_input was given)."""
         self.train_data = identity
+        path = fileio.join(self.output_dir, TRAIN_DATA_NAME)
+        if (not tf.io.gfile.exists(path) and tf.io.gfile.exists(
+                fileio.join(self.output_dir, "checkpoint"))):
+            logging.warning(
+                "%s has checkpoints but no %s (written by an older "
+                "version): its training data cannot be compared; resuming "
+                "as if it were the data given now", self.output_dir,
+                TRAIN_DATA_NAME)
         differences = train_data_differences(self.output_dir, identity)
         if not differences:
             return False
-        path = fileio.join(self.output_dir, TRAIN_DATA_NAME)
         if not restart_input:
             raise DataMismatchError(
                 f"{self.output_dir} holds a run that trained on other data "
@@ -293,6 +304,26 @@ class RunDir:
             "and optimizer, and starting the input over on the new data",
             self.output_dir, "; ".join(differences), RESTART_INPUT_FLAG)
         return True
+
+    def check_eval_data(self, identity: dict) -> None:
+        """Refuses to add evaluations on other data to eval_history.json
+        (the best checkpoint would be picked across two dev sets), naming
+        what changed; records `identity` (eval_data.json) otherwise."""
+        history = fileio.join(self.output_dir, EVAL_HISTORY_NAME)
+        differences = train_data_differences(self.output_dir, identity,
+                                             EVAL_DATA_NAME)
+        if differences and tf.io.gfile.exists(history):
+            raise DataMismatchError(
+                f"{history} holds evaluations on other data "
+                f"({fileio.join(self.output_dir, EVAL_DATA_NAME)}); what "
+                f"changed (old -> new): " + "; ".join(differences)
+                + ". New checkpoints scored on it would be compared with "
+                "old ones scored on the old data. Use a new --output_dir "
+                "(with --init_checkpoint=<this run>/best to start from its "
+                "best weights), or restore the old evaluation data.")
+        if self.is_chief:
+            fileio.write_json_atomic(
+                fileio.join(self.output_dir, EVAL_DATA_NAME), identity)
 
     def write_files(self, flags_text: str | None) -> None:
         """albert_config.json and flags.txt, once the inputs are known good.

@@ -147,7 +147,7 @@ def test_a_glue_rerun_with_another_batch_size_or_data_is_refused(
     out = tmp_path / "out"
     config = helpers.tiny_config(vocab_size=320, max_position_embeddings=16)
 
-    def run(batch_size=2):
+    def run(batch_size=2, do_train=True):
         task = classification.ClassificationTask(
             config, "sst-2", str(tmp_path / "glue"),
             optimization.OptimizerConfig(num_train_steps=1),
@@ -156,9 +156,11 @@ def test_a_glue_rerun_with_another_batch_size_or_data_is_refused(
         finetune.run(task, config, training.RunConfig(
             output_dir=str(out), num_train_steps=1,
             train_batch_size=batch_size, iterations_per_loop=1),
-            distribute.get_strategy("one_device"), do_train=True)
+            distribute.get_strategy("one_device"), do_train=do_train,
+            do_eval=True, wait_for_checkpoints=False)
 
     run()
+    history = (out / training.EVAL_HISTORY).read_text()
     with pytest.raises(run_dir.DataMismatchError,
                        match="input.train_batch_size: 2 -> 4"):
         run(batch_size=4)
@@ -167,6 +169,15 @@ def test_a_glue_rerun_with_another_batch_size_or_data_is_refused(
     with pytest.raises(run_dir.DataMismatchError,
                        match="features.source_sha256"):
         run()
+    # Evaluations on an edited dev set would be compared with the old
+    # ones: refused too, even without training.
+    with open(tmp_path / "glue" / "SST-2" / "dev.tsv", "a") as f:
+        f.write("one more sentence\t1\n")
+    with pytest.raises(run_dir.DataMismatchError, match=(
+            r"eval_history.json holds evaluations on other data.*"
+            r"source_sha256")):
+        run(do_train=False)
+    assert (out / training.EVAL_HISTORY).read_text() == history
 
 
 def test_a_pretraining_rerun_on_other_files_is_refused(tiny_spm, tmp_path):

@@ -136,15 +136,21 @@ class ClassificationTask:
             vocab_file=self.vocab_file, do_lower_case=self.do_lower_case,
             spm_model_file=self.spm_model_file)
 
-    def train_data_key(self) -> dict:
+    def _data_key(self, split: str) -> dict:
         # The cache key less its record count, which needs the examples
         # read (the TSV's sha256 determines it).
         key = glue.cache_key(
             self.processor, self.processor.file_path(
-                self.data_dir, glue.CACHE_SPLITS["train"]), "train",
+                self.data_dir, glue.CACHE_SPLITS[split]), split,
             self._tokenizer(), self.max_seq_length, num_records=0)
         del key["num_records"]
         return key
+
+    def train_data_key(self) -> dict:
+        return self._data_key("train")
+
+    def eval_data_key(self) -> dict:
+        return self._data_key("eval")
 
     def prepare(self, do_train: bool, do_eval: bool,
                 do_predict: bool) -> None:

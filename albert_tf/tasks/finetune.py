@@ -64,6 +64,10 @@ class FineTuneTask(Protocol):
         """What the training features are built from (their cache key):
         part of the run's identity (run_dir.RunDir.check_train_data)."""
 
+    def eval_data_key(self) -> dict:
+        """What the evaluation features are built from (optional): a rerun
+        evaluating on other data is refused (RunDir.check_eval_data)."""
+
     def train_dataset(self, context: tf.distribute.InputContext,
                       global_batch_size: int) -> tf.data.Dataset: ...
 
@@ -109,6 +113,9 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             restart = run.check_train_data(
                 train_identity(task, run_config), restart_input)
         task.prepare(do_train, do_eval, do_predict)
+        eval_key = getattr(task, "eval_data_key", None)
+        if do_eval and eval_key is not None:
+            run.check_eval_data(eval_key())
         trainer = training.Trainer(task, strategy, run_config)
         initialise = init_fn(init_checkpoint, allow_partial_init)
         if do_train and trainer.latest_checkpoint() is None:

@@ -124,15 +124,19 @@ def check_input_files(input_file: str, flag: str = "input_file"
     return files
 
 
+def _resolved(path: str) -> str:
+    """An absolute path (URLs as given): a relative path names the same
+    files from another working directory only by accident."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def train_identity(input_file: str, max_seq_length: int,
                    max_predictions_per_seq: int, train_batch_size: int,
                    seed: int | None) -> dict:
     """The pretraining data's identity (run_dir.RunDir.check_train_data):
     the resolved --input_file list with sizes, and what a restored input
     iterator keeps from the run that saved it."""
-    def resolved(path):
-        return path if "://" in path else os.path.abspath(path)
-    return {"input_files": [[resolved(path), size] for path, size in
+    return {"input_files": [[_resolved(path), size] for path, size in
                             check_input_files(input_file)],
             "max_seq_length": max_seq_length,
             "max_predictions_per_seq": max_predictions_per_seq,
@@ -176,8 +180,17 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
                               max_predictions_per_seq,
                               run_config.train_batch_size, seed)
     eval_input_file = eval_input_file or input_file
+    eval_identity = None
     if do_eval:
-        check_input_files(eval_input_file, "eval_input_file")
+        eval_identity = {
+            "input_files": [[_resolved(path), size] for path, size in
+                            check_input_files(eval_input_file,
+                                              "eval_input_file")],
+            "max_seq_length": max_seq_length,
+            "max_predictions_per_seq": max_predictions_per_seq,
+            # Which batches an evaluation reads.
+            "eval_batch_size": eval_batch_size,
+            "max_eval_steps": max_eval_steps}
     finetune.check_init_checkpoint(init_checkpoint)
     output_dir = run_config.output_dir
     role = "train" if do_train else "eval" if do_eval else "predict"
@@ -186,6 +199,8 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
     with run_dir.open_run(output_dir, albert_config, role,
                           training.is_chief(strategy), "pretraining") as run:
         restart = do_train and run.check_train_data(identity, restart_input)
+        if eval_identity is not None:
+            run.check_eval_data(eval_identity)
         trainer = training.Trainer(task, strategy, run_config)
         initialise = finetune.init_fn(init_checkpoint, allow_partial_init,
                                       init_from_group0)

@@ -146,6 +146,10 @@ class RaceTask:
         return self._cache_key("train", sorted(self.processor.source_files(
             self.data_dir, SPLITS["train"])))
 
+    def eval_data_key(self) -> dict:
+        return self._cache_key("eval", sorted(self.processor.source_files(
+            self.data_dir, SPLITS["eval"])))
+
     def prepare(self, do_train: bool, do_eval: bool,
                 do_predict: bool) -> None:
         tokenizer = None

@@ -51,13 +51,11 @@ V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs",
 # provide a `loss` argument?". Expected here: the original's optimizers
 # skipped None gradients the same way, and the pooler stays trainable so
 # the checkpoint layout (optimizer slots included) is unchanged. Only that
-# exact list is silenced; any other variable without a gradient still
-# warns.
-warnings.filterwarnings(
-    "ignore", category=UserWarning,
-    message=(r"Gradients do not exist for variables "
-             r"\['encoder/pooler/kernel', 'encoder/pooler/bias'\] when "
-             r"minimizing the loss"))
+# exact list is silenced (from build_model, so that it holds in the
+# process that trains); any other variable without a gradient still warns.
+UNUSED_POOLER_WARNING = (r"Gradients do not exist for variables "
+                         r"\['encoder/pooler/kernel', 'encoder/pooler/bias'\] "
+                         r"when minimizing the loss")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +157,8 @@ class SquadTask:
     # ---------------------------------------------------- training.Task ---
 
     def build_model(self) -> keras.Model:
+        warnings.filterwarnings("ignore", category=UserWarning,
+                                message=UNUSED_POOLER_WARNING)
         policy = training.dtype_policy(self.dtype)
         if self.v2:
             p = self.prediction
@@ -251,6 +251,9 @@ class SquadTask:
 
     def train_data_key(self) -> dict:
         return self._cache_key("train", self.train_file)
+
+    def eval_data_key(self) -> dict:
+        return self._cache_key("predict", self.predict_file)
 
     def prepare(self, do_train: bool, do_eval: bool,
                 do_predict: bool) -> None:
