@@ -18,6 +18,7 @@ from albert_tf.models import AlbertMultipleChoice
 from albert_tf.models import AlbertPretrainer
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
+from albert_tf.models import AlbertTokenClassifier
 
 __all__ = [
     "AlbertConfig",
@@ -27,4 +28,5 @@ __all__ = [
     "AlbertMultipleChoice",
     "AlbertSpanLabeler",
     "AlbertSquadV2",
+    "AlbertTokenClassifier",
 ]

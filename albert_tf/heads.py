@@ -252,3 +252,17 @@ class SquadV2Head(ConfigLayer):
     def get_config(self):
         return {**super().get_config(), "start_n_top": self.start_n_top,
                 "end_n_top": self.end_n_top, "dropout_prob": self.dropout_prob}
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class TokenClassificationHead(_OutputWeightsHead):
+    """Per-position tags: dropout on [B, T, H], then `output_weights`
+    [C, H] -> float32 logits [B, T, C].
+
+    The original has no token classification; this is the classifier's
+    layout applied at every position (HF's AlbertForTokenClassification
+    `classifier` too: dropout, then one linear layer).
+    """
+
+    def call(self, sequence_output, training=None):
+        return self.project(sequence_output, training=training)  # [B, T, C]

@@ -85,6 +85,8 @@ _HEADS = (
      "AlbertForSequenceClassification"),
     (models.AlbertMultipleChoice, _CLASSIFIER_HEAD, "AlbertForMultipleChoice"),
     (models.AlbertSpanLabeler, _SQUAD_HEAD, "AlbertForQuestionAnswering"),
+    (models.AlbertTokenClassifier, _CLASSIFIER_HEAD,
+     "AlbertForTokenClassification"),
 )
 
 # Buffers some HF versions write; not weights.

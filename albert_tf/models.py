@@ -207,3 +207,42 @@ class AlbertSquadV2(_AlbertTaskModel):
     def _extra_config(self):
         return {"start_n_top": self.start_n_top, "end_n_top": self.end_n_top,
                 "dropout_prob": self.dropout_prob}
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertTokenClassifier(_AlbertTaskModel):
+    """Token classification (NER, POS): one tag per word.
+
+    Convention (BERT-NER's): each word is tokenized on its own and only
+    the FIRST piece of a word is labelled and scored; its other pieces,
+    [CLS], [SEP] and padding are ignored by the loss (label_weights 0) and
+    the word's prediction is the argmax at its first piece
+    (data.conll.convert_sentence builds those features).
+    dropout_prob applies to the sequence output before the classifier.
+    Output: `logits` [B, T, C], float32.
+    """
+
+    def __init__(self, config: AlbertConfig, num_labels: int,
+                 dropout_prob: float = 0.1,
+                 name: str = "albert_token_classifier", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        if num_labels < 1:
+            raise ValueError(f"num_labels={num_labels} must be >= 1")
+        self.num_labels = num_labels
+        self.dropout_prob = dropout_prob
+        # Named "classifier" as AlbertClassifier's: the same [C, H]
+        # variables, so the checkpoint name tables reuse its entries.
+        self.classifier = heads.TokenClassificationHead(
+            config, num_outputs=num_labels, dropout_prob=dropout_prob,
+            name="classifier", dtype=self.dtype_policy)
+        self._build_heads(self.classifier)
+
+    def call(self, inputs, training=None):
+        outputs = self.encoder(inputs, training=training)
+        logits = self.classifier(outputs["sequence_output"],
+                                 training=training)  # [B, T, C]
+        return {"logits": logits, **outputs}
+
+    def _extra_config(self):
+        return {"num_labels": self.num_labels,
+                "dropout_prob": self.dropout_prob}

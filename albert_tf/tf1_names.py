@@ -100,6 +100,8 @@ _HEADS_BY_MODEL = (
     (models.AlbertMultipleChoice, _CLASSIFIER_HEAD),
     (models.AlbertSpanLabeler, _SQUAD_V1_HEAD),
     (models.AlbertSquadV2, _SQUAD_V2_HEAD),
+    # No original counterpart; the classifier's root names ([C, H]).
+    (models.AlbertTokenClassifier, _CLASSIFIER_HEAD),
 )
 
 
