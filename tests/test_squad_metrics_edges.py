@@ -325,3 +325,62 @@ def test_v2_head_beam_on_a_batch_cut_to_the_beam_width():
     assert sorted(index.tolist()) == list(range(width))
     assert np.all(np.diff(probs) <= 0)
     assert np.asarray(out["end_top_index"]).shape == (1, width * 2)
+
+
+# --- The two v2 protocols ----------------------------------------------------
+
+def _v2_data(*questions):
+    return [{"paragraphs": [{"context": "unused", "qas": [
+        {"id": qid, "question": "?",
+         "answers": [{"text": t, "answer_start": 0} for t in golds]}
+        for qid, golds in questions]}]}]
+
+
+def test_dev_tuned_threshold_rethresholds_the_predictions():
+    data = _v2_data(("h1", ["big cat"]), ("h2", ["dog"]), ("n1", []),
+                    ("n2", []))
+    best = {"h1": "cat", "h2": "dog", "n1": "emu", "n2": "ant"}
+    odds = {"h1": -1.0, "h2": 0.5, "n2": 0.7, "n1": 0.9}
+    metrics, preds = m.evaluate_v2_with_thresholds(data, best, odds)
+    # Default fixed threshold 0.0: only h1 (-1.0) keeps its answer.
+    assert metrics["null_score_diff_threshold"] == 0.0
+    assert preds == {"h1": "cat", "h2": "", "n1": "", "n2": ""}
+    # F1 sweep: start 2; h1 + 2/3 (-1.0); h2 + 1 = 3 2/3 (0.5, best);
+    # n2 - 1; n1 - 1.
+    assert metrics["best_f1_thresh"] == 0.5
+    assert metrics["best_f1"] == pytest.approx(100 * (2 + 2 / 3 + 1) / 4)
+    # Rethresholded at 0.5: h2, n2, n1 -> "". F1 h1 2/3, h2 0, n 1 + 1.
+    assert metrics["dev_tuned_null_score_diff_threshold"] == 0.5
+    assert metrics["dev_tuned_f1"] == pytest.approx(100 * (2 / 3 + 2) / 4)
+    assert metrics["dev_tuned_exact"] == pytest.approx(50.0)
+
+
+def test_dev_tuned_rescoring_applies_na_prob_thresh():
+    """A tuned threshold above 1.0 keeps answers whose null odds are in
+    (1.0, threshold); the rescoring's na_prob_thresh = 1.0 still counts
+    them as no-answer guesses, as squad_utils.evaluate_v2 does."""
+    data = _v2_data(("h1", ["cat"]), ("h3", ["owl"]), ("h2", ["dog"]),
+                    ("n1", []))
+    best = {"h1": "cat", "h3": "owl", "h2": "dog", "n1": "emu"}
+    odds = {"h1": 0.5, "h3": 1.2, "h2": 1.5, "n1": 3.0}
+    metrics, _ = m.evaluate_v2_with_thresholds(data, best, odds, 0.0)
+    # Sweep: start 1; +1 (0.5); +1 (1.2); +1 = 4 (1.5, best); n1 - 1.
+    assert metrics["best_f1_thresh"] == 1.5
+    assert metrics["best_f1"] == pytest.approx(100.0)
+    # Tuned: h2, n1 -> "". Rescored: h1 1; h3 forced (1.2 > 1.0) -> 0;
+    # h2 0; n1 1.
+    assert metrics["dev_tuned_f1"] == pytest.approx(50.0)
+    assert metrics["dev_tuned_exact"] == pytest.approx(50.0)
+
+
+def test_missing_predictions_are_counted_in_the_warning(caplog):
+    data = _v2_data(("a", ["cat"]), ("b", ["dog"]), ("c", ["owl"]))
+    with caplog.at_level("WARNING"):
+        result = m.evaluate_v1(data, {"a": "cat"})
+    assert result["exact_match"] == pytest.approx(100 / 3)
+    assert "2 of 3 questions have no prediction" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        exact, _ = m.raw_scores_v2(data, {"b": "dog"})
+    assert exact == {"a": 0, "b": 1, "c": 0}
+    assert "2 questions have no prediction" in caplog.text
