@@ -384,3 +384,17 @@ def test_missing_predictions_are_counted_in_the_warning(caplog):
         exact, _ = m.raw_scores_v2(data, {"b": "dog"})
     assert exact == {"a": 0, "b": 1, "c": 0}
     assert "2 questions have no prediction" in caplog.text
+
+
+def test_evaluate_v1_scores_questions_after_a_missing_one():
+    data = _v2_data(("a", ["cat"]), ("b", ["big dog"]), ("c", ["owl"]),
+                    ("d", ["emu"]))
+    result = m.evaluate_v1(data, {"b": "the big dog", "c": "owl",
+                                  "d": "big emu"})
+    # a missing (0), b and c exact, d F1 2 * (1/2 * 1) / (3/2) = 2/3.
+    assert result["exact_match"] == pytest.approx(100 * 2 / 4)
+    assert result["f1"] == pytest.approx(100 * (2 + 2 / 3) / 4)
+    with pytest.raises(ValueError, match=r"question 'x' has no gold answer"
+                       r": SQuAD v1.1 scoring needs one \(v2.0 data needs "
+                       r"--version_2_with_negative\)"):
+        m.evaluate_v1(_v2_data(("x", [])), {"x": ""})
