@@ -170,10 +170,11 @@ class _TokenModule(tf.Module):
         rows = words.value_rowids()  # [N]
         row_text = tf.gather(text, rows)  # [N]
         # Byte offsets -> code points: the length of the text before.
+        zero = tf.zeros_like(begin.flat_values)
         start_char = tf.strings.length(tf.strings.substr(
-            row_text, 0, begin.flat_values), unit="UTF8_CHAR")
+            row_text, zero, begin.flat_values), unit="UTF8_CHAR")
         end_char = tf.strings.length(tf.strings.substr(
-            row_text, 0, end.flat_values), unit="UTF8_CHAR")
+            row_text, zero, end.flat_values), unit="UTF8_CHAR")
         pieces = self.tokenizer(words.flat_values)  # [N, (p)] int32
         counts = tf.cast(pieces.row_lengths(), tf.int32)  # [N]
         ids = words.with_flat_values(pieces).merge_dims(1, 2)  # [B, (P)]

@@ -87,6 +87,7 @@ def test_reader_errors_name_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"dev\.txt:3: tag 'B-LOC' of word "
                        r"'Paris' is not among the training labels"):
         conll.check_tags(dev, ["O", "B-ORG"])
+    assert conll.check_tags(dev, ["O", "B-ORG"], strict=False) == 1
 
 
 def test_untagged_test_file(tmp_path):

@@ -135,17 +135,30 @@ def label_list_of(sentences: Sequence[Sentence]) -> list[str]:
 
 
 def check_tags(sentences: Sequence[Sentence], label_list: Sequence[str],
-               ) -> None:
-    """Raises naming file:line of the first tag outside label_list."""
+               strict: bool = True) -> int:
+    """Tags outside label_list: an error naming file:line (strict, for
+    training data), else the count, with a warning naming the first
+    (dev or test tags the model was not trained on: scored as gold
+    entities it can never predict)."""
     known = set(label_list)
+    unknown, first = 0, None
     for sentence in sentences:
         for i, tag in enumerate(sentence.tags or ()):
-            if tag not in known:
-                path, line = sentence.where.rsplit(":", 1)
-                raise ValueError(
-                    f"{path}:{int(line) + i}: tag {tag!r} of word "
-                    f"{sentence.words[i]!r} is not among the training "
-                    f"labels {list(label_list)}")
+            if tag in known:
+                continue
+            path, line = sentence.where.rsplit(":", 1)
+            where = (f"{path}:{int(line) + i}: tag {tag!r} of word "
+                     f"{sentence.words[i]!r} is not among the training "
+                     f"labels {list(label_list)}")
+            if strict:
+                raise ValueError(where)
+            unknown += 1
+            first = first or where
+    if unknown:
+        logging.warning("%d words have tags the model was not trained on "
+                        "(first: %s); they count as gold entities it cannot "
+                        "predict", unknown, first)
+    return unknown
 
 
 # --------------------------------------------------------------------------
@@ -258,8 +271,10 @@ def convert_sentences(sentences: Sequence[Sentence],
     stats = ConversionStats()
     rows, positions = [], []
     for sentence in sentences:
+        # Tags outside label_list (dev / test only, see check_tags):
+        # label id 0 for the loss; the metrics use the gold tag itself.
         ids = (None if sentence.tags is None
-               else [label_map[t] for t in sentence.tags])
+               else [label_map.get(t, 0) for t in sentence.tags])
         values, where = convert_sentence(sentence.words, ids, tokenizer,
                                          max_seq_length, stats)
         rows.append(values)

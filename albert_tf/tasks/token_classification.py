@@ -221,7 +221,7 @@ class TokenClassificationTask:
         tokenizer = None
         for split in self._splits(do_train, do_eval, do_predict):
             sentences = self._read(split)
-            conll.check_tags(sentences, labels)
+            conll.check_tags(sentences, labels, strict=split == "train")
             path, key = self._feature_path(split), self._cache_key(split)
             cached = cache.lookup(path, key)
             if cached and split == "train":
@@ -253,22 +253,41 @@ class TokenClassificationTask:
             is_training=True, drop_remainder=True, input_context=context,
             seed=self.seed, pad_to_multiple=self.pad_to_multiple)
 
+    def _outputs(self, trainer: training.Trainer, split: str) -> list:
+        """(logits [T_b, C], label_ids [T_b], label_weights [T_b]) per
+        sentence, in file order. Batches differ in width under dynamic
+        padding, and logits carry T before C, so rows are kept apart
+        rather than padded together (training.Trainer.predict pads only
+        the last axis)."""
+        model = trainer.model
+        if getattr(self, "_logits_model", None) is not model:
+            @tf.function(reduce_retracing=True)
+            def logits_fn(batch):
+                return tf.cast(model(batch, training=False)["logits"],
+                               tf.float32)  # [B, T, C]
+            self._logits_fn, self._logits_model = logits_fn, model
+        rows = []
+        for batch in self._dataset(split):
+            logits = self._logits_fn(batch).numpy()
+            rows.extend(zip(logits, batch["label_ids"].numpy(),
+                            batch["label_weights"].numpy()))
+        return rows
+
     def _predict_tags(self, trainer: training.Trainer, split: str
-                      ) -> tuple[list[list[str]], dict]:
+                      ) -> tuple[list[list[str]], list]:
         """Each sentence's predicted tags, and the raw outputs."""
-        out = trainer.predict(self._dataset(split), ("logits",))
+        rows = self._outputs(trainer, split)
         labels = self.labels()
         tags = [conll.tags_from_logits(logits, positions, labels)
-                for logits, positions in zip(out["logits"],
-                                             self._positions[split])]
-        return tags, out
+                for (logits, _, _), positions in zip(
+                    rows, self._positions[split])]
+        return tags, rows
 
     def evaluate(self, trainer: training.Trainer) -> dict:
-        predicted, out = self._predict_tags(trainer, "eval")
+        predicted, rows = self._predict_tags(trainer, "eval")
         gold = [s.tags for s in self._sentences["eval"]]
         results = token_metrics.entity_scores(gold, predicted)
-        results["eval_loss"] = weighted_nll(out["logits"], out["label_ids"],
-                                            out["label_weights"])
+        results["eval_loss"] = weighted_nll(rows)
         return results
 
     def predict(self, trainer: training.Trainer, output_dir: str) -> None:
@@ -292,14 +311,15 @@ class TokenClassificationTask:
             max_seq_length=self.max_seq_length)
 
 
-def weighted_nll(logits: np.ndarray, label_ids: np.ndarray,
-                 weights: np.ndarray) -> float:
-    """Mean -log p(label) over weighted positions of [N, T, C] logits."""
-    logits = logits.astype(np.float64)
-    logits = logits - logits.max(-1, keepdims=True)
-    log_z = np.log(np.exp(logits).sum(-1))  # [N, T]
-    picked = np.take_along_axis(
-        logits, label_ids.astype(np.int64)[..., None], -1)[..., 0]
-    weights = weights.astype(np.float64)
-    return float(((log_z - picked) * weights).sum()
-                 / max(weights.sum(), 1e-12))
+def weighted_nll(rows: Sequence[tuple]) -> float:
+    """Mean -log p(label) over the weighted positions of
+    (logits [T, C], label_ids [T], label_weights [T]) rows."""
+    total = count = 0.0
+    for logits, label_ids, weights in rows:
+        logits = logits.astype(np.float64)
+        logits = logits - logits.max(-1, keepdims=True)
+        log_z = np.log(np.exp(logits).sum(-1))  # [T]
+        picked = logits[np.arange(len(label_ids)), label_ids]  # [T]
+        total += float(((log_z - picked) * weights).sum())
+        count += float(weights.sum())
+    return total / max(count, 1e-12)
