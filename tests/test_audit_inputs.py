@@ -73,3 +73,18 @@ def test_a_nan_learning_rate_stops_the_runner_before_writing(tmp_path):
     assert result.returncode != 0
     assert "--learning_rate=nan: must be a finite number > 0" in result.stderr
     assert not out.exists()  # Not even the quickstart's data.
+
+
+def test_a_duplicate_glue_test_index_is_an_error_naming_both_lines(
+        tmp_path):
+    from albert_tf.data import glue
+    from test_run_classifier import _glue_data
+
+    _glue_data(tmp_path, "sst-2")
+    path = tmp_path / "SST-2" / "test.tsv"
+    lines = path.read_text().splitlines()
+    lines[4] = "1\t" + lines[4].split("\t", 1)[1]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"test.tsv:5: index '1' also on "
+                                         r"line 3"):
+        glue.get_processor("sst-2").get_test_examples(str(tmp_path))

@@ -296,6 +296,7 @@ class GlueProcessor:
                 f"{self.task_name} {split} file not found: {path} (expected "
                 f"<data_dir>/{self._task.directory}/{layout.file})")
         examples, skipped, rows = [], 0, 0
+        seen: dict[str, int] = {}  # Test index -> its line.
         with tf.io.gfile.GFile(path, "rb") as f:
             # QUOTE_NONE: quotes are literal text, as the original's
             # csv.reader(quotechar=None).
@@ -316,8 +317,17 @@ class GlueProcessor:
                             f"{where}: {len(row)} columns, but "
                             f"{self.task_name} {split} rows need at least "
                             f"{layout.min_columns()}")
-                    examples.append(self._example(row, i, split, layout,
-                                                  where))
+                    example = self._example(row, i, split, layout, where)
+                    if split == TEST and layout.guid is not None:
+                        # submit_results.tsv is keyed by this index.
+                        if example.guid in seen:
+                            raise ValueError(
+                                f"{where}: index {example.guid!r} also on "
+                                f"line {seen[example.guid]}; the test "
+                                f"index must be unique (the submission is "
+                                f"keyed by it)")
+                        seen[example.guid] = reader.line_num
+                    examples.append(example)
             except csv.Error as e:
                 raise ValueError(f"{path}:{reader.line_num}: {e}") from None
         if skipped:
