@@ -88,3 +88,15 @@ def test_a_duplicate_glue_test_index_is_an_error_naming_both_lines(
     with pytest.raises(ValueError, match=r"test.tsv:5: index '1' also on "
                                          r"line 3"):
         glue.get_processor("sst-2").get_test_examples(str(tmp_path))
+
+
+def test_one_empty_pretraining_file_is_an_error_before_writing(tmp_path):
+    from albert_tf.tasks import pretraining
+
+    good = tmp_path / "a.tfrecord"
+    good.write_bytes(b"x" * 10)
+    (tmp_path / "b.tfrecord").write_bytes(b"")
+    with pytest.raises(ValueError, match=(
+            r"--input_file=.*\*\.tfrecord: 1 of 2 files are empty \(0 "
+            r"bytes, no records\): .*b\.tfrecord")):
+        pretraining.check_input_files(str(tmp_path / "*.tfrecord"))

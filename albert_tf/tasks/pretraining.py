@@ -108,19 +108,20 @@ def check_input_files(input_file: str, flag: str = "input_file"
                       ) -> list[tuple[str, int]]:
     """(path, bytes) of each file `input_file` names, checked.
 
-    A pattern that matches nothing, or only empty files, is an error
-    naming the flag: nothing to train or evaluate on must stop the run
-    before anything is written, not end it in an OutOfRangeError.
+    A pattern that matches nothing, or an empty file, is an error naming
+    the flag and the file, before anything is written: with nothing to
+    train or evaluate on a run ended in an OutOfRangeError, and the input
+    pipeline refuses an empty file anyway (pretraining_input.check_files),
+    but only once the run has started.
     """
     files = [(path, tf.io.gfile.stat(path).length)
              for path in fileio.expand_globs(input_file, flag)]
     empty = [path for path, size in files if size == 0]
-    if len(empty) == len(files):
-        raise ValueError(f"--{flag}={input_file}: every file is empty (0 "
-                         f"bytes, no records): " + ", ".join(empty))
-    for path in empty:
-        logging.warning("--%s: %s is empty (0 bytes, no records)", flag,
-                        path)
+    if empty:
+        what = ("every file is empty" if len(empty) == len(files)
+                else f"{len(empty)} of {len(files)} files are empty")
+        raise ValueError(f"--{flag}={input_file}: {what} (0 bytes, no "
+                         f"records): " + ", ".join(empty))
     return files
 
 
