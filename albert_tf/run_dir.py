@@ -367,6 +367,9 @@ def open_run(output_dir: str, config: AlbertConfig | None,
     if not is_chief:
         yield run
         return
+    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
+        raise FileExistsError(f"--output_dir={output_dir} is a file, not a "
+                              f"directory; name a directory")
     tf.io.gfile.makedirs(output_dir)
     lock = RunLock(output_dir, role)
     lock.acquire()

@@ -100,3 +100,15 @@ def test_one_empty_pretraining_file_is_an_error_before_writing(tmp_path):
             r"--input_file=.*\*\.tfrecord: 1 of 2 files are empty \(0 "
             r"bytes, no records\): .*b\.tfrecord")):
         pretraining.check_input_files(str(tmp_path / "*.tfrecord"))
+
+
+def test_an_output_dir_that_is_a_file_is_named(tmp_path):
+    from albert_tf import run_dir
+
+    path = tmp_path / "out"
+    path.write_text("a file")
+    with pytest.raises(FileExistsError, match=rf"--output_dir={path} is a "
+                                              r"file, not a directory"):
+        with run_dir.open_run(str(path), None):
+            pass
+    assert path.read_text() == "a file"
