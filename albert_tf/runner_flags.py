@@ -277,6 +277,12 @@ _PROBABILITY = ("warmup_proportion",)  # [0, 1]
 _DROPOUT = ("albert_dropout_prob", "classifier_dropout_prob",
             "dropout_prob")  # [0, 1)
 _FINITE = ("null_score_diff_threshold", "sentence_loss_weight")
+# Paths and names that, when given, must not be empty ("--output_dir=" made
+# an obscure error in makedirs; "--input_file=" matched nothing).
+_NON_EMPTY = ("output_dir", "data_dir", "albert_config_file", "train_file",
+              "predict_file", "input_file", "eval_input_file", "task_name",
+              "spm_model_file", "vocab_file", "init_checkpoint",
+              "export_dir", "cached_dir")
 
 
 def check_values(fv: flags.FlagValues) -> None:
@@ -294,7 +300,9 @@ def check_values(fv: flags.FlagValues) -> None:
              "must be a finite number > 0"),
             (_PROBABILITY, lambda v: 0 <= v <= 1, "must be in [0, 1]"),
             (_DROPOUT, lambda v: 0 <= v < 1, "must be in [0, 1)"),
-            (_FINITE, math.isfinite, "must be a finite number")):
+            (_FINITE, math.isfinite, "must be a finite number"),
+            (_NON_EMPTY, lambda v: bool(str(v).strip()),
+             "is empty; give a value or leave the flag out")):
         for name in names:
             if name in fv and fv[name].value is not None and not test(
                     fv[name].value):

@@ -112,3 +112,11 @@ def test_an_output_dir_that_is_a_file_is_named(tmp_path):
         with run_dir.open_run(str(path), None):
             pass
     assert path.read_text() == "a file"
+
+
+@pytest.mark.parametrize("name", ["output_dir", "init_checkpoint",
+                                  "spm_model_file"])
+def test_an_empty_path_flag_is_a_usage_error(name):
+    fv = _flag_values(**{name: ""})
+    with pytest.raises(app.UsageError, match=rf"--{name}='': is empty"):
+        runner_flags.check_values(fv)
