@@ -305,6 +305,29 @@ class RunDir:
             self.output_dir, "; ".join(differences), RESTART_INPUT_FLAG)
         return True
 
+    def check_init_checkpoint(self, init_checkpoint: str | None) -> None:
+        """Refuses a resumed run given another --init_checkpoint than the
+        one it started from: it resumes from its own checkpoints, so the
+        new one would be silently ignored (as the original's Estimator
+        did). The old one is read from flags.txt."""
+        if not tf.io.gfile.glob(fileio.join(self.output_dir, "ckpt-*.index")):
+            return  # Nothing to resume: init_checkpoint will be used.
+        flags_file = fileio.join(self.output_dir, FLAGS_NAME)
+        if not tf.io.gfile.exists(flags_file):
+            return
+        old = None
+        for line in fileio.read_text(flags_file).splitlines():
+            if line.startswith("--init_checkpoint="):
+                old = line.split("=", 1)[1].strip() or None
+        if (old or None) != (init_checkpoint or None):
+            raise ConfigMismatchError(
+                f"{self.output_dir} holds a run started from "
+                f"--init_checkpoint={old or '(none)'} ({flags_file}); this "
+                f"rerun gives {init_checkpoint or '(none)'}, which it would "
+                f"ignore, resuming from its own checkpoints. Use a new "
+                f"--output_dir to start from it, or give the same value "
+                f"to resume.")
+
     def check_eval_data(self, identity: dict) -> None:
         """Refuses to add evaluations on other data to eval_history.json
         (the best checkpoint would be picked across two dev sets), naming

@@ -9,6 +9,7 @@ naming what changed, unless --restart_input_on_new_data is given.
 
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -214,3 +215,22 @@ def test_pretraining_input_of_only_empty_files_is_an_error(tmp_path):
     with pytest.raises(ValueError, match=rf"--input_file={empty}: every "
                                          r"file is empty"):
         pretraining.check_input_files(str(empty))
+
+
+def test_a_resumed_run_refuses_another_init_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "ckpt-3.index").write_bytes(b"")
+    (out / "flags.txt").write_text("--init_checkpoint=/models/base\n")
+    with run_dir.open_run(str(out), None) as run:
+        run.check_init_checkpoint("/models/base")  # The same: resumes.
+        for other, shown in (("/models/large", "/models/large"),
+                             (None, "(none)")):
+            with pytest.raises(run_dir.ConfigMismatchError, match=(
+                    rf"started from --init_checkpoint=/models/base .*this "
+                    rf"rerun gives {re.escape(shown)}, which it would "
+                    r"ignore")):
+                run.check_init_checkpoint(other)
+    (out / "ckpt-3.index").unlink()
+    with run_dir.open_run(str(out), None) as run:
+        run.check_init_checkpoint("/models/large")  # Nothing to resume.

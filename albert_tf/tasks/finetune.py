@@ -109,6 +109,7 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
                           task.task_id) as run:
         restart = False
         if do_train:
+            run.check_init_checkpoint(init_checkpoint)
             # Before prepare, which may rebuild the cached features.
             restart = run.check_train_data(
                 train_identity(task, run_config), restart_input)

@@ -199,6 +199,8 @@ def run(albert_config: AlbertConfig, run_config: training.RunConfig,
                            sentence_loss_weight, model_options)
     with run_dir.open_run(output_dir, albert_config, role,
                           training.is_chief(strategy), "pretraining") as run:
+        if do_train:
+            run.check_init_checkpoint(init_checkpoint)
         restart = do_train and run.check_train_data(identity, restart_input)
         if eval_identity is not None:
             run.check_eval_data(eval_identity)
