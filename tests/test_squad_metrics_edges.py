@@ -398,3 +398,74 @@ def test_evaluate_v1_scores_questions_after_a_missing_one():
                        r": SQuAD v1.1 scoring needs one \(v2.0 data needs "
                        r"--version_2_with_negative\)"):
         m.evaluate_v1(_v2_data(("x", [])), {"x": ""})
+
+
+def test_answer_text_ends_at_the_last_character_of_its_token():
+    # "dog" at [4, 7) is followed by "," with no space: strip() cannot
+    # hide a span cut one character too long.
+    text = "the dog,ran."
+    feats = [feature(1, 0, [1, 1, 1], starts=[0, 4, 8], ends=[2, 6, 10])]
+    start = np.full((1, 7), -20.0)
+    end = np.full((1, 7), -20.0)
+    start[0, 4], end[0, 4] = 5.0, 5.0  # "dog"
+    preds, nbest = m.predict_v1([Example("q", text)], feats, np.array([1]),
+                                start, end, n_best_size=3,
+                                max_answer_length=3)
+    assert preds["q"] == "dog"
+    start[0, 4], end[0, 5] = 5.0, 9.0  # "dog,ran"
+    preds, _ = m.predict_v1([Example("q", text)], feats, np.array([1]),
+                            start, end, n_best_size=3, max_answer_length=3)
+    assert preds["q"] == "dog,ran"
+
+
+def test_na_prob_thresh_without_na_probs_forces_nothing():
+    data = _v2_data(("h", ["cat"]), ("n", []))
+    result = m.evaluate_v2(data, {"h": "cat", "n": "emu"},
+                           na_prob_thresh=0.5)
+    assert result["exact"] == pytest.approx(50.0)  # h right, n wrong.
+    assert result["HasAns_exact"] == pytest.approx(100.0)
+
+
+def test_default_n_best_size_is_twenty():
+    # 30 single-token spans, all valid: the n-best holds 20 of them.
+    n = 30
+    text = " ".join(f"w{i:02d}" for i in range(n))
+    starts = [4 * i for i in range(n)]
+    ends = [4 * i + 2 for i in range(n)]
+    feats = [feature(1, 0, [1] * n, starts=starts, ends=ends)]
+    width = 3 + n + 1
+    start = np.full((1, width), -50.0)
+    end = np.full((1, width), -50.0)
+    start[0, 3:3 + n] = np.arange(n, 0, -1)  # w00 best, then w01, ...
+    end[0, 3:3 + n] = np.arange(n, 0, -1)
+    preds, nbest = m.predict_v1([Example("q", text)], feats, np.array([1]),
+                                start, end, max_answer_length=1)
+    assert len(nbest["q"]) == 20
+    assert [e["text"] for e in nbest["q"]] == [f"w{i:02d}"
+                                               for i in range(20)]
+
+
+def test_predict_v2_default_beam_is_five_by_five():
+    feats = [feature(1, 0, [1, 1, 1, 1])]
+    start_index = np.array([[4, 5, 6, 3, 0]])
+    end_index = np.tile(np.array([6, 5, 4, 3, 0]), 5)[None, :]  # [1, 25]
+    best, nbest, _ = m.predict_v2(
+        [Example("q", TEXT)], feats, np.array([1]),
+        -np.arange(5.0)[None, :], start_index,
+        -np.arange(25.0)[None, :] / 10, end_index, np.array([0.0]))
+    # Best: start 4 (big, 0.0) with its first end 6 (ran, 0.0).
+    assert best["q"] == "big dog ran"
+    assert len(nbest["q"]) == 10  # Every distinct valid span (start <= end).
+
+
+def test_a_span_proposed_twice_gets_the_mean_of_its_scores():
+    """squad_utils accumulates a repeated (start, end) and averages it."""
+    feats = [feature(1, 0, [1, 1, 1, 1])]
+    _, nbest, _ = m.predict_v2(
+        [Example("q", TEXT)], feats, np.array([1]),
+        np.array([[-0.1, -0.3]]), np.array([[4, 4]]),
+        np.array([[-0.2, -0.4]]), np.array([[5, 5]]), np.array([0.0]),
+        start_n_top=2, end_n_top=1)
+    assert [e["text"] for e in nbest["q"]] == ["big dog"]
+    assert nbest["q"][0]["start_log_prob"] == pytest.approx(-0.2)
+    assert nbest["q"][0]["end_log_prob"] == pytest.approx(-0.3)
