@@ -1,6 +1,15 @@
 """albert_tf: ALBERT in TensorFlow 2 / Keras 3, faithful to google-research/albert."""
 
+import os as _os
+import sys as _sys
+
 from albert_tf import quiet as _quiet
+
+if "tensorflow" not in _sys.modules:
+    # TensorFlow's C++ INFO lines (e.g. one "TFRecordDataset `buffer_size`
+    # is unspecified" per dataset) say nothing to a user; its warnings and
+    # errors stay. An explicit TF_CPP_MIN_LOG_LEVEL wins.
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 # TensorFlow's start-up lines (printed twice, before absl logging exists)
 # and, on a machine without a GPU, the error-level cuInit line of its GPU

@@ -56,7 +56,8 @@ def test_filtered_stderr_drops_only_the_known_lines(capfd):
 
 def test_importing_albert_tf_prints_no_start_up_noise():
     result = subprocess.run(
-        [sys.executable, "-c", "import albert_tf, sys; "
+        [sys.executable, "-c", "import albert_tf, os, sys; "
+         "print(os.environ['TF_CPP_MIN_LOG_LEVEL']); "
          "sys.stderr.write('still here\\n')"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={k: v for k, v in os.environ.items()
@@ -67,6 +68,8 @@ def test_importing_albert_tf_prints_no_start_up_noise():
                   "cudart_stub", "failed call to cuInit"):
         assert noise not in result.stderr
     assert result.stderr.endswith("still here\n")
+    # C++ INFO lines off by default (warnings and errors stay).
+    assert result.stdout == "1\n"
 
 
 def test_saved_model_logs_drops_the_rename_lines_only(caplog):
