@@ -33,10 +33,14 @@ strings with a 300-piece model; 5 of 164,692 corpus lines with 30k).
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
+# The resource class and op behind tf_text.SentencepieceTokenizer (pinned
+# tensorflow-text 2.21.1), for _SharedSentencepieceModel.
+from tensorflow_text.python.ops import sentencepiece_tokenizer
 
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import text as text_lib
@@ -149,6 +153,30 @@ def _final_sigma(cps: tf.RaggedTensor, ignorable: tf.Tensor,
     return cps.with_flat_values(tf.where(final, 0x3C2, flat))
 
 
+class _SharedSentencepieceModel(
+        sentencepiece_tokenizer._SentencepieceModelResource):  # noqa: SLF001
+    """tf_text's SentencePiece resource, owned by the resource manager.
+
+    tf_text creates it without a shared_name, so it belongs to the op's
+    kernel, and eager mode caches that kernel: tf.random.set_seed (so
+    keras.utils.set_random_seed) clears the cache and deletes the resource
+    of every tokenizer made before it ("Resource ... SentencepieceOp does
+    not exist" at the next call). A shared_name from the model's bytes
+    keeps it alive, and tokenizers of one model share it.
+    """
+
+    def __init__(self, model: bytes):
+        self._shared_name = "albert_tf_spm_" + hashlib.sha256(
+            model).hexdigest()[:24]
+        super().__init__(model, None)
+
+    def _create_resource(self):
+        with tf.name_scope("SentenceTokenizerInitializer"):
+            return sentencepiece_tokenizer.gen_sentencepiece_tokenizer \
+                .sentencepiece_op(model=self._model,
+                                  shared_name=self._shared_name)
+
+
 class InGraphTokenizer(tf.Module):
     """String tensor [B] -> ragged int32 ids [B, (T)], as the Python path.
 
@@ -177,6 +205,7 @@ class InGraphTokenizer(tf.Module):
                 np.array(v, np.int32) for v in text_lib.final_sigma_classes())
         self._sp = tf_text.SentencepieceTokenizer(model=spm_model,
                                                   out_type=tf.string)
+        self._sp._model_resource = _SharedSentencepieceModel(spm_model)
 
     @classmethod
     def from_file(cls, spm_model_file: str, **kwargs) -> "InGraphTokenizer":

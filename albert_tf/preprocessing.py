@@ -1,0 +1,135 @@
+"""Preprocessor: raw strings -> the model's features, as a Keras layer.
+
+The in-graph tokenizer the SavedModel exports use (tokenization.in_graph)
+plus the original's packing (classifier_utils.convert_single_example:
+[CLS] a [SEP] (b [SEP]), the pair truncated by _truncate_seq_pair), padded
+to a fixed `sequence_length`. It runs inside tf.data pipelines (the task
+models map it over their input, so the compiled train step sees only ids)
+and inside exported graphs.
+
+Legend: B batch, T sequence_length.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from albert_tf import export
+from albert_tf.tokenization import in_graph
+
+SPM_ASSET = "spiece.model"
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class Preprocessor(keras.layers.Layer):
+    """Strings [B] (or a pair of [B]) -> input_ids, input_mask, segment_ids.
+
+    Each output is int32 [B, sequence_length]; ids equal FullTokenizer plus
+    the original feature code (tests/test_preprocessing.py checks it on
+    held-out text). The SentencePiece model travels with the layer: it is a
+    Keras asset of `.keras` files and a resource of SavedModels.
+
+    Example:
+        preprocessor = Preprocessor("30k-clean.model", sequence_length=128)
+        features = preprocessor(tf.constant(["A sentence.", "Another."]))
+        pairs = preprocessor((tf.constant(["Question?"]),
+                              tf.constant(["The passage."])))
+    """
+
+    def __init__(self, spm_model_file: str | None = None,
+                 do_lower_case: bool = True, sequence_length: int = 128,
+                 **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(trainable=False, **kwargs)
+        if sequence_length < 3:
+            raise ValueError(f"sequence_length={sequence_length} must be >= 3 "
+                             f"([CLS] piece [SEP])")
+        self.do_lower_case = bool(do_lower_case)
+        self.sequence_length = int(sequence_length)
+        self._spm_model = None
+        self.tokenizer = None
+        if spm_model_file is not None:
+            if not tf.io.gfile.exists(spm_model_file):
+                raise FileNotFoundError(
+                    f"spm_model_file not found: {spm_model_file}")
+            with tf.io.gfile.GFile(spm_model_file, "rb") as f:
+                self._set_spm_model(f.read(), spm_model_file)
+        self.built = True
+
+    def _set_spm_model(self, spm_model: bytes, source: str) -> None:
+        try:
+            tokenizer = in_graph.InGraphTokenizer(
+                spm_model, do_lower_case=self.do_lower_case)
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"{source}: not an ALBERT SentencePiece model "
+                             f"({e})") from e
+        self._spm_model = spm_model
+        self.tokenizer = tokenizer
+
+    def call(self, inputs):
+        """inputs: strings [B] or [B, 1], or a (text_a, text_b) pair."""
+        if self.tokenizer is None:
+            raise ValueError(
+                "this Preprocessor has no SentencePiece model: build it with "
+                "spm_model_file=..., or load it with keras.saving.load_model")
+        if isinstance(inputs, dict):
+            texts = [inputs[k] for k in ("text_a", "text_b") if k in inputs]
+        elif isinstance(inputs, (tuple, list)):
+            texts = list(inputs)
+        else:
+            texts = [inputs]
+        if not 1 <= len(texts) <= 2:
+            raise ValueError(f"expected one text or a pair, got {len(texts)}")
+        texts = [_as_text_vector(t, name)
+                 for t, name in zip(texts, ("text_a", "text_b"))]
+        ids = [self.tokenizer(t) for t in texts]  # ragged [B, (pieces)]
+        input_ids, input_mask, segment_ids = export.pack(
+            ids[0], ids[1] if len(ids) == 2 else None, self.sequence_length)
+        width = self.sequence_length - tf.shape(input_ids)[1]
+        pad = lambda x: tf.ensure_shape(  # noqa: E731
+            tf.pad(x, [[0, 0], [0, width]]), [None, self.sequence_length])
+        return {"input_ids": pad(input_ids), "input_mask": pad(input_mask),
+                "segment_ids": pad(segment_ids)}
+
+    def compute_output_spec(self, inputs):
+        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        if isinstance(first, dict):
+            first = first["text_a"]
+        shape = (first.shape[0], self.sequence_length)
+        return {name: keras.KerasTensor(shape, dtype="int32")
+                for name in ("input_ids", "input_mask", "segment_ids")}
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable", None)
+        return {**config, "do_lower_case": self.do_lower_case,
+                "sequence_length": self.sequence_length}
+
+    # Keras saving: the SentencePiece model is an asset of the .keras file.
+    def save_assets(self, dir_path):
+        if self._spm_model is not None:
+            with open(os.path.join(dir_path, SPM_ASSET), "wb") as f:
+                f.write(self._spm_model)
+
+    def load_assets(self, dir_path):
+        path = os.path.join(dir_path, SPM_ASSET)
+        with open(path, "rb") as f:
+            self._set_spm_model(f.read(), path)
+
+
+def _as_text_vector(text, name: str) -> tf.Tensor:
+    """str / list / array / tensor -> string [B] (a [B, 1] is squeezed)."""
+    text = tf.convert_to_tensor(text)
+    if text.dtype != tf.string:
+        raise TypeError(f"{name}: expected strings, got {text.dtype.name}")
+    if text.shape.rank == 0:
+        return text[None]
+    if text.shape.rank == 2 and text.shape[1] == 1:
+        return tf.squeeze(text, 1)
+    if text.shape.rank != 1:
+        raise ValueError(f"{name}: expected strings of shape [B] or [B, 1], "
+                         f"got {text.shape}")
+    return text

@@ -1,0 +1,170 @@
+"""AlbertTextClassifier: compile / fit / evaluate / predict on strings.
+
+The fit path must compute what the runners compute: on the same batch, the
+loss and gradients equal training.Trainer's with the runner's task
+(classification.ClassificationTask), and one optimizer step gives the same
+weights.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from albert_tf import distribute
+from albert_tf import optimization
+from albert_tf import tf1_names as names
+from albert_tf import training
+from albert_tf.preprocessing import Preprocessor
+from albert_tf.tasks import classification
+from albert_tf.text_tasks import AlbertTextClassifier
+
+SEQ = 12
+TEXTS = ["a good film", "a bad film, 1,000 times", "great", "awful thing",
+         "fine acting", "dull plot and worse dialogue"]
+LABELS = np.array([1, 0, 1, 0, 1, 0], "int32")
+
+
+def _config():
+    return helpers.tiny_config(vocab_size=320, max_position_embeddings=SEQ)
+
+
+def _classifier(tiny_spm, num_labels=2, **kwargs):
+    keras.utils.set_random_seed(0)
+    return AlbertTextClassifier(
+        _config(), num_labels, dropout_prob=0.0,
+        preprocessor=Preprocessor(tiny_spm["model"], sequence_length=SEQ),
+        **kwargs)
+
+
+def _trainer(tiny_spm, tmp_path, model, num_labels=2, steps=1):
+    """The runner's task and loop, holding `model`'s current weights."""
+    task = classification.ClassificationTask(
+        _config(), "sst-2" if num_labels == 2 else "sts-b", str(tmp_path),
+        optimization.OptimizerConfig(learning_rate=1e-3,
+                                     num_train_steps=1000),
+        spm_model_file=tiny_spm["model"], max_seq_length=SEQ,
+        cached_dir=str(tmp_path), dropout_prob=0.0)
+    trainer = training.Trainer(task, distribute.get_strategy("one_device"),
+                               training.RunConfig(
+                                   output_dir=str(tmp_path / "run"),
+                                   num_train_steps=steps,
+                                   train_batch_size=len(TEXTS),
+                                   save_checkpoints_steps=steps))
+    source = names.variables_by_path(model.ids_model)
+    for path, variable in names.variables_by_path(trainer.model).items():
+        variable.assign(source[path])
+    return trainer
+
+
+def _features(model, labels):
+    features = dict(model.preprocessor(tf.constant(TEXTS)))
+    features["label_ids"] = tf.constant(labels)
+    features["is_real_example"] = tf.ones([len(TEXTS)], tf.int32)
+    return features
+
+
+@pytest.mark.parametrize("num_labels", [2, 1])
+def test_fit_loss_and_gradients_equal_the_runner_path(tiny_spm, tmp_path,
+                                                      num_labels):
+    model = _classifier(tiny_spm, num_labels)
+    model.compile()
+    labels = LABELS if num_labels == 2 else (
+        LABELS.astype("float32") * 2.5 + 0.5)
+    features = _features(model, labels)
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+        predictions = model(features, training=True)
+        loss = model.compute_loss(x=features, y=features["label_ids"],
+                                  y_pred=predictions, training=True)
+    grads = tape.gradient(loss, variables)
+
+    trainer = _trainer(tiny_spm, tmp_path, model, num_labels)
+    runner_grads, runner_loss, _, _ = trainer._gradients(features)
+    np.testing.assert_allclose(float(loss), float(runner_loss), rtol=1e-6)
+    by_path = dict(zip([v.path for v in trainer.model.trainable_variables],
+                       runner_grads))
+    compared = 0
+    for variable, grad in zip(variables, grads):
+        if grad is None:
+            assert by_path[variable.path] is None, variable.path
+            continue
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(grad).numpy(),
+            tf.convert_to_tensor(by_path[variable.path]).numpy(),
+            rtol=1e-5, atol=1e-7, err_msg=variable.path)
+        compared += 1
+    assert compared > 20
+
+
+def test_one_fit_step_updates_as_one_runner_step(tiny_spm, tmp_path):
+    """Same optimizer, clipping at global norm 1.0 in both: the same
+    weights after one step on the same batch."""
+    model = _classifier(tiny_spm)
+    model.compile(optimizer=optimization.AdamWeightDecayOptimizer(
+        learning_rate=1e-3, global_clipnorm=1.0))
+    features = _features(model, LABELS)
+    trainer = _trainer(tiny_spm, tmp_path, model)
+    model.fit(TEXTS, LABELS, batch_size=len(TEXTS), shuffle=False,
+              verbose=0)
+    trainer.train(lambda _: tf.data.Dataset.from_tensors(features).repeat())
+    got = names.variables_by_path(model.ids_model)
+    moved = 0
+    for path, variable in names.variables_by_path(trainer.model).items():
+        np.testing.assert_allclose(np.asarray(got[path]), np.asarray(
+            variable), rtol=1e-5, atol=1e-6, err_msg=path)
+        moved += not np.allclose(np.asarray(variable), np.asarray(
+            _classifier(tiny_spm).ids_model.get_layer("classifier")
+            .output_weights)) if path.endswith("output_weights") else 0
+    assert moved == 1  # The step did change the weights.
+
+
+def test_predict_evaluate_pairs_and_datasets(tiny_spm):
+    model = _classifier(tiny_spm, num_labels=3)
+    model.compile()
+    logits = model.predict(TEXTS, batch_size=4, verbose=0)
+    want = model(model.preprocessor(tf.constant(TEXTS)))
+    np.testing.assert_allclose(logits, want.numpy(), rtol=1e-5, atol=1e-6)
+    pair_logits = model.predict((TEXTS, TEXTS[::-1]), verbose=0)
+    assert pair_logits.shape == (len(TEXTS), 3)
+    assert not np.allclose(pair_logits, logits)  # segment b took part
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    dataset = tf.data.Dataset.from_tensor_slices((TEXTS, labels)).batch(3)
+    history = model.fit(dataset, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    results = model.evaluate(TEXTS, labels, verbose=0, return_dict=True)
+    assert set(results) == {"loss", "accuracy"}
+    only_text = tf.data.Dataset.from_tensor_slices(TEXTS).batch(4)
+    assert model.predict(only_text, verbose=0).shape == (len(TEXTS), 3)
+    with pytest.raises(ValueError, match="list of pairs"):
+        model.predict([("a", "b"), ("c", "d")], verbose=0)
+
+
+def test_save_and_load_on_strings(tiny_spm, tmp_path):
+    model = _classifier(tiny_spm)
+    model.compile()
+    model.fit(TEXTS, LABELS, batch_size=3, verbose=0)
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0),
+                               model.predict(TEXTS, verbose=0), atol=1e-6)
+    # The optimizer, loss and metrics come back: training continues.
+    assert isinstance(loaded.optimizer,
+                      optimization.AdamWeightDecayOptimizer)
+    assert loaded.optimizer.global_clipnorm == 1.0
+    loaded.fit(TEXTS, LABELS, batch_size=3, verbose=0)
+
+
+def test_fit_under_a_distribution_strategy(tiny_spm):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    plain = _classifier(tiny_spm)
+    plain.compile()
+    with strategy.scope():
+        mirrored = _classifier(tiny_spm)
+        mirrored.compile()
+    for model in (plain, mirrored):
+        model.fit(TEXTS, LABELS, batch_size=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(mirrored.predict(TEXTS, verbose=0),
+                               plain.predict(TEXTS, verbose=0), atol=1e-5)
