@@ -16,9 +16,18 @@ if "tensorflow" not in _sys.modules:
 # probe (which absl's app.run would otherwise trigger) are dropped; any
 # other line still reaches stderr. Listing physical devices does not
 # initialise the runtime, so strategies can still be configured after.
-with _quiet.filtered_stderr(_quiet.STARTUP_NOISE + _quiet.NO_GPU_NOISE):
-    import tensorflow as _tf
-    _tf.config.list_physical_devices("GPU")
+# Only where TensorFlow is installed: the layers, models and losses also
+# run on Keras's JAX backend on machines without it (bench/gpu/).
+import importlib.util as _util
+
+try:
+    _HAS_TENSORFLOW = _util.find_spec("tensorflow") is not None
+except (ImportError, ValueError):
+    _HAS_TENSORFLOW = False
+if _HAS_TENSORFLOW:
+    with _quiet.filtered_stderr(_quiet.STARTUP_NOISE + _quiet.NO_GPU_NOISE):
+        import tensorflow as _tf
+        _tf.config.list_physical_devices("GPU")
 
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
@@ -38,4 +47,18 @@ __all__ = [
     "AlbertSpanLabeler",
     "AlbertSquadV2",
     "AlbertTokenClassifier",
+    "AlbertTextClassifier",
+    "Preprocessor",
 ]
+
+# TensorFlow-only (tf.data, tensorflow-text): imported on first use, so
+# `import albert_tf` stays TensorFlow-free for the JAX backend.
+_LAZY = {"Preprocessor": "albert_tf.preprocessing",
+         "AlbertTextClassifier": "albert_tf.text_tasks"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'albert_tf' has no attribute {name!r}")

@@ -240,3 +240,51 @@ def test_embedding_gradients_on_jax_are_float32(tmp_path):
                 and s != f"{v}x{e}xf32"], signatures
     assert not [s for s in signatures if s.startswith(
         f"{config.type_vocab_size}x{e}x")], signatures
+
+
+_NO_TF_SCRIPT = textwrap.dedent("""
+    import sys
+
+    class _NoTensorFlow:
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ModuleNotFoundError(f"No module named {name!r}")
+            return None
+
+    sys.meta_path.insert(0, _NoTensorFlow())
+    import numpy as np
+    import keras
+    assert keras.backend.backend() == "jax"
+    from albert_tf import AlbertConfig, AlbertPretrainer, losses
+    config = AlbertConfig(vocab_size=31, embedding_size=6, hidden_size=8,
+                          num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=12, max_position_embeddings=16)
+    model = AlbertPretrainer(config, dtype="mixed_bfloat16",
+                             attention_implementation="fused")
+    b, t = 2, 7
+    batch = {"input_ids": np.ones((b, t), "int32"),
+             "input_mask": np.ones((b, t), "int32"),
+             "segment_ids": np.zeros((b, t), "int32"),
+             "masked_lm_positions": np.ones((b, 2), "int32"),
+             "masked_lm_ids": np.ones((b, 2), "int32"),
+             "masked_lm_weights": np.ones((b, 2), "float32"),
+             "next_sentence_labels": np.zeros((b, 1), "int32")}
+    loss = losses.pretraining_loss(model(batch), batch)[0]
+    assert np.isfinite(float(loss))
+    assert not [m for m in sys.modules if m.split(".")[0] == "tensorflow"]
+    print("OK")
+""")
+
+
+@pytest.mark.jax
+def test_layers_run_on_jax_without_tensorflow(tmp_path):
+    """The GPU benchmark machine (bench/gpu/) has JAX and no TensorFlow:
+    importing albert_tf's layers, models and losses must not need it."""
+    pytest.importorskip("jax")
+    script = tmp_path / "no_tf.py"
+    script.write_text(_NO_TF_SCRIPT)
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, str(script)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "OK" in result.stdout, \
+        result.stderr[-3000:]
