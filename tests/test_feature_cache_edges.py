@@ -48,3 +48,12 @@ def test_lookup_logs_reuse_and_why_it_rebuilds(tmp_path, caplog):
         assert not cache.lookup(str(path), {"v": 2})
     assert (f"Rebuilding cached {path}: built from other inputs: v: 1 -> 2"
             in caplog.text)
+
+
+def test_a_key_must_be_a_json_dict(tmp_path):
+    import pytest
+    with pytest.raises(TypeError, match="a cache key must be a dict, got "
+                       "<class 'list'>"):
+        cache.lookup(str(tmp_path / "x"), ["v"])
+    with pytest.raises(TypeError, match="cache key is not JSON-serializable"):
+        cache.lookup(str(tmp_path / "x"), {"v": object()})
