@@ -49,12 +49,14 @@ __all__ = [
     "AlbertTokenClassifier",
     "AlbertTextClassifier",
     "Preprocessor",
+    "load",
 ]
 
 # TensorFlow-only (tf.data, tensorflow-text): imported on first use, so
 # `import albert_tf` stays TensorFlow-free for the JAX backend.
 _LAZY = {"Preprocessor": "albert_tf.preprocessing",
-         "AlbertTextClassifier": "albert_tf.text_tasks"}
+         "AlbertTextClassifier": "albert_tf.text_tasks",
+         "load": "albert_tf.loading"}
 
 
 def __getattr__(name):

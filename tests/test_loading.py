@@ -1,0 +1,164 @@
+"""albert_tf.load on every layout, offline: the tests write tiny release,
+TF-Hub, HF and albert_tf-run directories (and an archive behind a file://
+URL standing in for a download) and check the loaded model computes what
+the saved one did."""
+
+import json
+import os
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from albert_tf import AlbertPretrainer
+from albert_tf import checkpoints
+from albert_tf import loading
+
+SEQ = 9
+
+
+def _config():
+    return helpers.tiny_config(vocab_size=320, max_position_embeddings=SEQ)
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_spm):
+    """A pretrainer with random weights and its outputs on real inputs."""
+    model = AlbertPretrainer(_config())
+    helpers.randomize(model)
+    inputs = helpers.random_inputs(_config(), seq=SEQ)
+    outputs = model(inputs)
+    return model, inputs, {k: np.asarray(outputs[k])
+                           for k in ("sequence_output", "mlm_logits")}
+
+
+def _release(saved, tiny_spm, directory):
+    model = saved[0]
+    directory.mkdir(parents=True)
+    checkpoints.save_tf1_checkpoint(model, str(directory / "model.ckpt-best"))
+    model.config.to_json_file(str(directory / "albert_config.json"))
+    shutil.copy(tiny_spm["model"], directory / "30k-clean.model")
+    return directory
+
+
+def _check(model, preprocessor, saved, task=None):
+    _, inputs, outputs = saved
+    got = model(inputs)
+    np.testing.assert_allclose(np.asarray(got["sequence_output"]),
+                               outputs["sequence_output"], atol=1e-5)
+    if task == "pretraining":
+        np.testing.assert_allclose(np.asarray(got["mlm_logits"]),
+                                   outputs["mlm_logits"], atol=1e-4)
+    assert preprocessor is not None
+    features = preprocessor(tf.constant(["a loaded model"]))
+    assert features["input_ids"].shape == (1, preprocessor.sequence_length)
+
+
+def test_release_directory(saved, tiny_spm, tmp_path):
+    directory = _release(saved, tiny_spm, tmp_path / "albert_tiny")
+    model, preprocessor = loading.load(str(directory), sequence_length=SEQ)
+    assert type(model).__name__ == "AlbertEncoder"
+    _check(model, preprocessor, saved)
+    pretrainer, _ = loading.load(directory, task="pretraining",
+                                 sequence_length=SEQ)
+    _check(pretrainer, preprocessor, saved, "pretraining")
+    # A head the checkpoint lacks starts fresh; the encoder loads.
+    classifier, _ = loading.load(directory, task="classification",
+                                 num_labels=3, sequence_length=SEQ)
+    assert classifier(saved[1])["logits"].shape == (helpers.BATCH, 3)
+    _check(classifier.encoder, preprocessor, saved)
+
+
+def test_archive_behind_a_url_and_a_preset(saved, tiny_spm, tmp_path,
+                                           monkeypatch):
+    directory = _release(saved, tiny_spm, tmp_path / "src" / "albert_tiny")
+    archive = tmp_path / "albert_tiny_v2.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory, arcname="albert_tiny")
+    url = archive.as_uri()  # file:// stands in for the download
+    model, preprocessor = loading.load(url, sequence_length=SEQ,
+                                       cache_dir=str(tmp_path / "cache"))
+    _check(model, preprocessor, saved)
+    published = {k: v for k, v in _config().to_dict().items()
+                 if k in ("hidden_size", "num_hidden_layers", "vocab_size")}
+    monkeypatch.setitem(loading.PRESETS, "albert_tiny_v2", loading.Preset(
+        url, "30k-clean.model", published))
+    model, _ = loading.load("albert_tiny_v2", sequence_length=SEQ,
+                            cache_dir=str(tmp_path / "cache2"))
+    _check(model, preprocessor, saved)
+    monkeypatch.setitem(loading.PRESETS, "albert_tiny_v2", loading.Preset(
+        url, "30k-clean.model", {**published, "hidden_size": 768}))
+    with pytest.raises(ValueError, match="hidden_size"):
+        loading.load("albert_tiny_v2", cache_dir=str(tmp_path / "cache3"))
+
+
+def test_tf_hub_module_layout(saved, tiny_spm, tmp_path):
+    """export_to_tfhub.py's layout: variables/ and assets/."""
+    directory = tmp_path / "hub"
+    (directory / "assets").mkdir(parents=True)
+    checkpoints.save_tf1_checkpoint(saved[0],
+                                    str(directory / "variables" / "variables"))
+    saved[0].config.to_json_file(str(directory / "assets" /
+                                     "albert_config.json"))
+    shutil.copy(tiny_spm["model"], directory / "assets" / "30k-clean.model")
+    model, preprocessor = loading.load(directory, task="pretraining",
+                                       sequence_length=SEQ)
+    _check(model, preprocessor, saved, "pretraining")
+
+
+def test_hf_directory(saved, tiny_spm, tmp_path):
+    directory = tmp_path / "hf"
+    checkpoints.save_hf_checkpoint(saved[0], str(directory))
+    shutil.copy(tiny_spm["model"], directory / "spiece.model")
+    model, preprocessor = loading.load(directory, task="pretraining",
+                                       sequence_length=SEQ)
+    _check(model, preprocessor, saved, "pretraining")
+
+
+def test_albert_tf_run_directory(saved, tiny_spm, tmp_path):
+    directory = tmp_path / "run"
+    checkpoints.save_albert_tf_checkpoint(saved[0], str(directory))
+    (directory / "flags.txt").write_text(
+        f"--spm_model_file={tiny_spm['model']}\n--max_seq_length={SEQ}\n")
+    model, preprocessor = loading.load(directory, sequence_length=SEQ)
+    _check(model, preprocessor, saved)
+
+
+def test_unknown_sources_and_tasks_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"Looked for.*config\.json"
+                       r".*variables/variables\.index.*notes\.txt"):
+        loading.load(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="albert_base_v2"):
+        loading.load("albert_nonexistent_v9")
+    with pytest.raises(ValueError, match="task='ner'"):
+        loading.load(tmp_path / "empty", task="ner")
+    (tmp_path / "config_only").mkdir()
+    (tmp_path / "config_only" / "albert_config.json").write_text(
+        json.dumps(_config().to_dict()))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        loading.load(tmp_path / "config_only")
+
+
+def test_presets_name_every_released_model():
+    names = set(loading.PRESETS)
+    for size in ("base", "large", "xlarge", "xxlarge"):
+        assert {f"albert_{size}_v1", f"albert_{size}_v2",
+                f"albert_{size}_zh"} <= names
+    base = loading.PRESETS["albert_base_v2"]
+    assert base.url.endswith("/albert_models/albert_base_v2.tar.gz")
+    assert base.config["hidden_size"] == 768
+    assert base.config["hidden_dropout_prob"] == 0.0
+    assert loading.PRESETS["albert_base_v1"].config[
+        "attention_probs_dropout_prob"] == 0.1
+    assert loading.PRESETS["albert_xxlarge_v1"].config[
+        "hidden_dropout_prob"] == 0.0
+    assert loading.PRESETS["albert_xlarge_v2"].config[
+        "num_attention_heads"] == 16
+    assert loading.PRESETS["albert_base_zh"].tokenizer == "vocab_chinese.txt"
+    assert os.path.basename(loading.PRESETS["albert_xxlarge_zh"].url) == \
+        "albert_xxlarge_zh.tar.gz"
