@@ -211,6 +211,34 @@ class AlbertTextClassifier(TextTask):
             config, num_labels, dropout_prob=dropout_prob,
             dtype=self.dtype_policy, **self.model_options)
 
+    @classmethod
+    def from_preset(cls, source, num_labels: int, *,
+                    sequence_length: int = 128, do_lower_case: bool = True,
+                    cache_dir: str | None = None,
+                    **kwargs) -> "AlbertTextClassifier":
+        """A classifier on a pretrained encoder, its tokenizer in front.
+
+        source: whatever albert_tf.load takes (a preset such as
+        "albert_base_v2", an archive URL, a release / TF-Hub / HF / run
+        directory). Every encoder weight must load; the head starts fresh.
+        """
+        from albert_tf import checkpoints
+        from albert_tf import loading
+
+        directory = loading.resolve(source, cache_dir)
+        found = loading.inspect(directory)
+        if not found.spm_model_file:
+            raise ValueError(f"{directory}: no SentencePiece model "
+                             f"({' or '.join(loading._SPM_NAMES)}) to build "
+                             f"the Preprocessor from")
+        preprocessor = Preprocessor(found.spm_model_file,
+                                    do_lower_case=do_lower_case,
+                                    sequence_length=sequence_length)
+        model = cls(found.config, num_labels, preprocessor=preprocessor,
+                    **kwargs)
+        checkpoints.load_pretrained(model.ids_model, found.checkpoint)
+        return model
+
     def compile(self, optimizer="auto", loss="auto", metrics="auto",
                 **kwargs):
         """Defaults: the original's AdamW, cross-entropy (MSE for

@@ -162,3 +162,18 @@ def test_presets_name_every_released_model():
     assert loading.PRESETS["albert_base_zh"].tokenizer == "vocab_chinese.txt"
     assert os.path.basename(loading.PRESETS["albert_xxlarge_zh"].url) == \
         "albert_xxlarge_zh.tar.gz"
+
+
+def test_text_classifier_from_a_release_directory(saved, tiny_spm,
+                                                  tmp_path):
+    """The README's path: a pretrained encoder, fine-tuned on strings."""
+    from albert_tf.text_tasks import AlbertTextClassifier
+
+    directory = _release(saved, tiny_spm, tmp_path / "albert_tiny")
+    classifier = AlbertTextClassifier.from_preset(
+        str(directory), num_labels=2, sequence_length=SEQ)
+    _check(classifier.ids_model.encoder, classifier.preprocessor, saved)
+    classifier.compile()
+    classifier.fit(["good", "bad", "fine", "awful"], [1, 0, 1, 0],
+                   batch_size=2, verbose=0)
+    assert classifier.predict(["good"], verbose=0).shape == (1, 2)
