@@ -107,6 +107,14 @@ def test_a_squad_rerun_on_other_data_is_refused_naming_the_change(
         "features"]["max_seq_length"] == SEQ
     before = _snapshot(out)
 
+    # The same file copied elsewhere is the same data: it resumes.
+    copy = tmp_path / "elsewhere" / "train.json"
+    copy.parent.mkdir()
+    copy.write_bytes(train.read_bytes())
+    task, config, run_config = _squad_task(tmp_path, tiny_spm, str(copy))
+    finetune.run(task, config, run_config, strategy, do_train=True)
+    before = _snapshot(out)
+
     # Every answer_start shifted by one, more steps: refused before the
     # cache is rebuilt, naming the file whose contents changed.
     data = json.loads(train.read_text())
@@ -116,7 +124,7 @@ def test_a_squad_rerun_on_other_data_is_refused_naming_the_change(
     train.write_text(json.dumps(data))
     task, config, run_config = _squad_task(tmp_path, tiny_spm, str(train))
     with pytest.raises(run_dir.DataMismatchError,
-                       match=rf"sources\.{train}: \"[0-9a-f]+\" -> "
+                       match=r"sources\.train\.json: \"[0-9a-f]+\" -> "
                              r"\"[0-9a-f]+\".*--restart_input_on_new_data"):
         finetune.run(task, config, run_config, strategy, do_train=True)
     assert _snapshot(out) == before

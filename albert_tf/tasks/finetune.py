@@ -12,6 +12,7 @@ sequence; a task supplies only what differs (the FineTuneTask protocol).
 from __future__ import annotations
 
 import math
+import os
 from typing import Protocol
 
 import keras
@@ -116,7 +117,7 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
         task.prepare(do_train, do_eval, do_predict)
         eval_key = getattr(task, "eval_data_key", None)
         if do_eval and eval_key is not None:
-            run.check_eval_data(eval_key())
+            run.check_eval_data(content_key(eval_key()))
         trainer = training.Trainer(task, strategy, run_config)
         initialise = init_fn(init_checkpoint, allow_partial_init)
         if do_train and trainer.latest_checkpoint() is None:
@@ -184,12 +185,37 @@ def check_finite(results: dict, trainer: training.Trainer) -> dict:
     return results
 
 
+def _is_sha256(value) -> bool:
+    return (isinstance(value, str) and len(value) == 64
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def content_key(key: dict) -> dict:
+    """A feature cache key with its {path: sha256} maps keyed by the path
+    relative to the files' common directory (the file name for one
+    file): the same data copied elsewhere is the same run identity, while
+    the cache (keyed on full paths) is simply rebuilt."""
+    out = {}
+    for field, value in key.items():
+        if (isinstance(value, dict) and value
+                and all(_is_sha256(v) for v in value.values())):
+            paths = list(value)
+            root = (os.path.dirname(paths[0]) if len(paths) == 1
+                    else os.path.commonpath(paths))
+            value = {os.path.relpath(p, root) if root else p: v
+                     for p, v in value.items()}
+        elif isinstance(value, dict):
+            value = content_key(value)
+        out[field] = value
+    return out
+
+
 def train_identity(task: FineTuneTask,
                    run_config: training.RunConfig) -> dict:
     """The training data's identity: the features' cache key and what a
     restored input iterator keeps from the run that saved it (batch size,
     shuffle seed, padding), since restoring it ignores the new values."""
-    return {"features": task.train_data_key(),
+    return {"features": content_key(task.train_data_key()),
             "input": {"train_batch_size": run_config.train_batch_size,
                       "seed": getattr(task, "seed", None),
                       "pad_to_multiple": getattr(task, "pad_to_multiple",
