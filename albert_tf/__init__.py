@@ -48,7 +48,9 @@ __all__ = [
     "AlbertSquadV2",
     "AlbertTokenClassifier",
     "AlbertTextClassifier",
+    "AlbertTextMultipleChoice",
     "Preprocessor",
+    "MultipleChoicePreprocessor",
     "load",
 ]
 
@@ -56,6 +58,8 @@ __all__ = [
 # `import albert_tf` stays TensorFlow-free for the JAX backend.
 _LAZY = {"Preprocessor": "albert_tf.preprocessing",
          "AlbertTextClassifier": "albert_tf.text_tasks",
+         "AlbertTextMultipleChoice": "albert_tf.text_tasks",
+         "MultipleChoicePreprocessor": "albert_tf.preprocessing",
          "load": "albert_tf.loading"}
 
 

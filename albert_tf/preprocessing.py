@@ -133,3 +133,59 @@ def _as_text_vector(text, name: str) -> tf.Tensor:
         raise ValueError(f"{name}: expected strings of shape [B] or [B, 1], "
                          f"got {text.shape}")
     return text
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class MultipleChoicePreprocessor(Preprocessor):
+    """(article [B], question [B], options [B, 4]) -> features [B, 4, T].
+
+    RACE's features (race_utils.convert_single_example): per option,
+    [CLS] article [SEP] qa [SEP], where qa is the question with its "_"
+    blank filled by the option (else question + " " + option), keeping the
+    last max_qa_length pieces of qa and as much of the article as fits.
+    Built by data.race.RaceTextBuilder, which the RACE export also uses.
+    """
+
+    def __init__(self, spm_model_file: str | None = None,
+                 do_lower_case: bool = True, sequence_length: int = 512,
+                 max_qa_length: int = 128, **kwargs):
+        from albert_tf.data import race
+
+        race.check_lengths(sequence_length, max_qa_length)
+        self.max_qa_length = int(max_qa_length)
+        super().__init__(spm_model_file, do_lower_case=do_lower_case,
+                         sequence_length=sequence_length, **kwargs)
+
+    def call(self, inputs):
+        from albert_tf.data import race
+
+        if self.tokenizer is None:
+            raise ValueError("this MultipleChoicePreprocessor has no "
+                             "SentencePiece model")
+        if isinstance(inputs, dict):
+            inputs = [inputs[k] for k in ("article", "question", "options")]
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 3:
+            raise ValueError("expected (article, question, options)")
+        article = _as_text_vector(inputs[0], "article")
+        question = _as_text_vector(inputs[1], "question")
+        options = tf.convert_to_tensor(inputs[2])
+        if options.dtype != tf.string or options.shape.rank != 2 or (
+                options.shape[1] not in (None, race.NUM_CHOICES)):
+            raise ValueError(f"options: expected strings [B, "
+                             f"{race.NUM_CHOICES}], got {options.dtype.name} "
+                             f"{options.shape}")
+        builder = race.RaceTextBuilder(self.tokenizer, self.sequence_length,
+                                       self.max_qa_length)
+        return builder(article, question, options)
+
+    def compute_output_spec(self, inputs):
+        from albert_tf.data import race
+
+        first = inputs[0] if isinstance(inputs, (tuple, list)) else (
+            inputs["article"])
+        shape = (first.shape[0], race.NUM_CHOICES, self.sequence_length)
+        return {name: keras.KerasTensor(shape, dtype="int32")
+                for name in ("input_ids", "input_mask", "segment_ids")}
+
+    def get_config(self):
+        return {**super().get_config(), "max_qa_length": self.max_qa_length}

@@ -26,6 +26,8 @@ import tensorflow as tf
 from albert_tf import optimization
 from albert_tf.config import AlbertConfig
 from albert_tf.models import AlbertClassifier
+from albert_tf.models import AlbertMultipleChoice
+from albert_tf.preprocessing import MultipleChoicePreprocessor
 from albert_tf.preprocessing import Preprocessor
 
 # run_classifier's --learning_rate default (the paper's Table 14 uses 1e-5
@@ -162,6 +164,35 @@ class TextTask(keras.Model):
         return super().predict(self.to_dataset(x, batch_size=batch_size),
                                **kwargs)
 
+    preprocessor_class = Preprocessor
+
+    @classmethod
+    def from_preset(cls, source, *, sequence_length: int = 128,
+                    do_lower_case: bool = True, cache_dir: str | None = None,
+                    preprocessor_options: dict | None = None, **kwargs):
+        """The task model on a pretrained encoder, its tokenizer in front.
+
+        source: whatever albert_tf.load takes (a preset such as
+        "albert_base_v2", an archive URL, a release / TF-Hub / HF / run
+        directory). Every encoder weight must load; the head starts fresh.
+        kwargs go to the model (e.g. num_labels).
+        """
+        from albert_tf import checkpoints
+        from albert_tf import loading
+
+        directory = loading.resolve(source, cache_dir)
+        found = loading.inspect(directory)
+        if not found.spm_model_file:
+            raise ValueError(f"{directory}: no SentencePiece model "
+                             f"({' or '.join(loading._SPM_NAMES)}) to build "
+                             f"the Preprocessor from")
+        preprocessor = cls.preprocessor_class(
+            found.spm_model_file, do_lower_case=do_lower_case,
+            sequence_length=sequence_length, **(preprocessor_options or {}))
+        model = cls(found.config, preprocessor=preprocessor, **kwargs)
+        checkpoints.load_pretrained(model.ids_model, found.checkpoint)
+        return model
+
     # ------------------------------------------------------------ saving --
 
     def build_from_config(self, config):
@@ -211,34 +242,6 @@ class AlbertTextClassifier(TextTask):
             config, num_labels, dropout_prob=dropout_prob,
             dtype=self.dtype_policy, **self.model_options)
 
-    @classmethod
-    def from_preset(cls, source, num_labels: int, *,
-                    sequence_length: int = 128, do_lower_case: bool = True,
-                    cache_dir: str | None = None,
-                    **kwargs) -> "AlbertTextClassifier":
-        """A classifier on a pretrained encoder, its tokenizer in front.
-
-        source: whatever albert_tf.load takes (a preset such as
-        "albert_base_v2", an archive URL, a release / TF-Hub / HF / run
-        directory). Every encoder weight must load; the head starts fresh.
-        """
-        from albert_tf import checkpoints
-        from albert_tf import loading
-
-        directory = loading.resolve(source, cache_dir)
-        found = loading.inspect(directory)
-        if not found.spm_model_file:
-            raise ValueError(f"{directory}: no SentencePiece model "
-                             f"({' or '.join(loading._SPM_NAMES)}) to build "
-                             f"the Preprocessor from")
-        preprocessor = Preprocessor(found.spm_model_file,
-                                    do_lower_case=do_lower_case,
-                                    sequence_length=sequence_length)
-        model = cls(found.config, num_labels, preprocessor=preprocessor,
-                    **kwargs)
-        checkpoints.load_pretrained(model.ids_model, found.checkpoint)
-        return model
-
     def compile(self, optimizer="auto", loss="auto", metrics="auto",
                 **kwargs):
         """Defaults: the original's AdamW, cross-entropy (MSE for
@@ -259,6 +262,56 @@ class AlbertTextClassifier(TextTask):
     def get_config(self):
         return {**super().get_config(), "config": self.config.to_dict(),
                 "num_labels": self.num_labels,
+                "dropout_prob": self.dropout_prob,
+                "model_options": self.model_options}
+
+    @classmethod
+    def from_config(cls, config):
+        config = cls._deserialize_preprocessor(config)
+        config["config"] = AlbertConfig.from_dict(config["config"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertTextMultipleChoice(TextTask):
+    """RACE-style multiple choice on strings: (article, question, options
+    [B, 4]) in, logits [B, 4] out (AlbertMultipleChoice behind a
+    MultipleChoicePreprocessor)."""
+
+    preprocessor_class = MultipleChoicePreprocessor
+
+    def __init__(self, config: AlbertConfig,
+                 preprocessor: MultipleChoicePreprocessor | None = None,
+                 num_choices: int = 4, dropout_prob: float = 0.1,
+                 name: str = "albert_text_multiple_choice",
+                 model_options: dict | None = None, **kwargs):
+        super().__init__(None, preprocessor, name=name, **kwargs)
+        self.config = config
+        self.num_choices = num_choices
+        self.dropout_prob = dropout_prob
+        self.model_options = dict(model_options or {})
+        self.ids_model = AlbertMultipleChoice(
+            config, num_choices, dropout_prob=dropout_prob,
+            dtype=self.dtype_policy, **self.model_options)
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto",
+                **kwargs):
+        """Defaults: the original's AdamW, cross-entropy over the choices,
+        accuracy (run_race.create_model)."""
+        if optimizer == "auto":
+            optimizer = finetune_optimizer()
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(
+                name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict(),
+                "num_choices": self.num_choices,
                 "dropout_prob": self.dropout_prob,
                 "model_options": self.model_options}
 

@@ -168,3 +168,57 @@ def test_fit_under_a_distribution_strategy(tiny_spm):
         model.fit(TEXTS, LABELS, batch_size=3, shuffle=False, verbose=0)
     np.testing.assert_allclose(mirrored.predict(TEXTS, verbose=0),
                                plain.predict(TEXTS, verbose=0), atol=1e-5)
+
+
+ARTICLES = ["Tom went to the market on Monday. He bought apples, 1,000 of "
+            "them, and walked home slowly.", "The river was cold."]
+QUESTIONS = ["Tom went to the market on _ .", "What was cold?"]
+OPTIONS = [["Monday", "Sunday", "Friday", "noon"],
+           ["the sea", "the river", "the tea", "nothing"]]
+
+
+def test_multiple_choice_features_equal_the_race_conversion(tiny_spm):
+    from albert_tf.data import race
+    from albert_tf.preprocessing import MultipleChoicePreprocessor
+    from albert_tf.tokenization import full_tokenizer
+    from albert_tf.tokenization import text
+
+    seq, qa = 24, 10
+    preprocessor = MultipleChoicePreprocessor(
+        tiny_spm["model"], sequence_length=seq, max_qa_length=qa)
+    got = preprocessor((tf.constant(ARTICLES), tf.constant(QUESTIONS),
+                        tf.constant(OPTIONS)))
+    tokenizer = full_tokenizer.FullTokenizer(spm_model_file=tiny_spm["model"])
+    process = lambda t: text.preprocess_text(t, lower=True)  # noqa: E731
+    for i, (article, question, options) in enumerate(
+            zip(ARTICLES, QUESTIONS, OPTIONS)):
+        example = race.RaceExample(
+            example_id="x", question_index=0, level="middle",
+            context=process(article),
+            endings=tuple(race.build_qa_text(process(question), process(o))
+                          for o in options), label=0, article=article,
+            question=question, options=tuple(options))
+        want = race.convert_single_example(example, seq, qa, tokenizer)
+        for key in ("input_ids", "input_mask", "segment_ids"):
+            np.testing.assert_array_equal(
+                got[key][i].numpy().reshape(-1), want[key], err_msg=key)
+
+
+def test_multiple_choice_fits_predicts_and_saves(tiny_spm, tmp_path):
+    from albert_tf.preprocessing import MultipleChoicePreprocessor
+    from albert_tf.text_tasks import AlbertTextMultipleChoice
+
+    keras.utils.set_random_seed(0)
+    model = AlbertTextMultipleChoice(
+        _config(), MultipleChoicePreprocessor(
+            tiny_spm["model"], sequence_length=SEQ, max_qa_length=5))
+    model.compile()
+    x = (ARTICLES, QUESTIONS, OPTIONS)
+    model.fit(x, [0, 1], batch_size=2, epochs=2, verbose=0)
+    logits = model.predict(x, verbose=0)
+    assert logits.shape == (2, 4)
+    path = str(tmp_path / "race.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), logits,
+                               atol=1e-6)
