@@ -242,3 +242,34 @@ def test_a_resumed_run_refuses_another_init_checkpoint(tmp_path):
     (out / "ckpt-3.index").unlink()
     with run_dir.open_run(str(out), None) as run:
         run.check_init_checkpoint("/models/large")  # Nothing to resume.
+
+
+def test_another_tokenizer_is_refused_even_to_predict_or_restart(
+        tiny_spm, tmp_path):
+    import shutil
+
+    _glue_data(tmp_path / "glue", "sst-2")
+    out = tmp_path / "out"
+    config = helpers.tiny_config(vocab_size=320, max_position_embeddings=16)
+    other_spm = tmp_path / "other.model"
+    shutil.copy(tiny_spm["model"], other_spm)
+
+    def run(do_train=True, do_lower_case=True, spm=tiny_spm["model"],
+            **kwargs):
+        task = classification.ClassificationTask(
+            config, "sst-2", str(tmp_path / "glue"),
+            optimization.OptimizerConfig(num_train_steps=1),
+            spm_model_file=str(spm), max_seq_length=16,
+            cached_dir=str(out), do_lower_case=do_lower_case)
+        finetune.run(task, config, training.RunConfig(
+            output_dir=str(out), num_train_steps=1, train_batch_size=2,
+            iterations_per_loop=1), distribute.get_strategy("one_device"),
+            do_train=do_train, do_predict=not do_train, **kwargs)
+
+    run()
+    run(do_train=False, spm=other_spm)  # A copy: the same contents.
+    for kwargs in ({"do_train": False}, {"restart_input": True}):
+        with pytest.raises(run_dir.ConfigMismatchError, match=(
+                r"trained with another tokenizer .*do_lower_case: true -> "
+                r"false")):
+            run(do_lower_case=False, **kwargs)

@@ -24,6 +24,7 @@ from albert_tf import fileio
 from albert_tf import run_dir
 from albert_tf import training
 from albert_tf.config import AlbertConfig
+from albert_tf.data import cache
 
 def init_fn(init_checkpoint: str | None, allow_partial: bool = False,
             init_from_group0: bool = False):
@@ -109,6 +110,8 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
     with run_dir.open_run(output_dir, albert_config, role, is_chief,
                           task.task_id) as run:
         restart = False
+        # Even --restart_input_on_new_data keeps the vocabulary.
+        check_tokenizer(run, task)
         if do_train:
             run.check_init_checkpoint(init_checkpoint)
             # Before prepare, which may rebuild the cached features.
@@ -210,12 +213,48 @@ def content_key(key: dict) -> dict:
     return out
 
 
+def tokenizer_identity(task: FineTuneTask) -> dict:
+    """sha256 of the task's SentencePiece model / vocab and its lowercasing
+    (file contents, not paths)."""
+    options = getattr(task, "options", None)
+    lower = getattr(task, "do_lower_case",
+                    getattr(options, "do_lower_case", None))
+    identity = {"do_lower_case": lower}
+    for name in ("spm_model_file", "vocab_file"):
+        path = getattr(task, name, None)
+        identity[name + "_sha256"] = fileio.fingerprint(path) if path else None
+    return identity
+
+
+def check_tokenizer(run: run_dir.RunDir, task: FineTuneTask) -> None:
+    """Refuses evaluating, predicting or exporting a run's checkpoints with
+    another tokenizer than the one recorded in its train_data.json: ids
+    from another vocabulary would be read as this model's, silently.
+    Training runs too: --restart_input_on_new_data restarts the data, not
+    the vocabulary."""
+    path = fileio.join(run.output_dir, run_dir.TRAIN_DATA_NAME)
+    if not tf.io.gfile.exists(path):
+        return
+    stored = fileio.read_json(path)
+    if not isinstance(stored, dict) or "tokenizer" not in stored:
+        return
+    differences = cache.key_differences(stored["tokenizer"],
+                                        tokenizer_identity(task))
+    if differences:
+        raise run_dir.ConfigMismatchError(
+            f"{run.output_dir} was trained with another tokenizer ({path}): "
+            + "; ".join(differences) + ". Give the --spm_model_file / "
+            "--vocab_file / --do_lower_case it was trained with, or use a "
+            "new --output_dir.")
+
+
 def train_identity(task: FineTuneTask,
                    run_config: training.RunConfig) -> dict:
     """The training data's identity: the features' cache key and what a
     restored input iterator keeps from the run that saved it (batch size,
     shuffle seed, padding), since restoring it ignores the new values."""
     return {"features": content_key(task.train_data_key()),
+            "tokenizer": tokenizer_identity(task),
             "input": {"train_batch_size": run_config.train_batch_size,
                       "seed": getattr(task, "seed", None),
                       "pad_to_multiple": getattr(task, "pad_to_multiple",
