@@ -167,3 +167,36 @@ def test_lock_file_names_the_holder(tmp_path):
     finally:
         lock.release()
     assert not os.path.exists(_lock_path(out, "eval"))
+
+
+def test_an_unreadable_lock_is_stale(tmp_path, caplog):
+    out = str(tmp_path)
+    with open(_lock_path(out), "w") as f:
+        f.write('{"host": "half-writ')
+    holder = run_dir._read_lock(_lock_path(out))
+    assert (holder.host, holder.pid, holder.command) == ("?", -1, "?")
+    assert holder.is_stale()
+    lock = run_dir.RunLock(out, "train")
+    lock.acquire()  # Taken over, not blocked forever.
+    try:
+        assert _read(out)["pid"] == os.getpid()
+    finally:
+        lock.release()
+
+
+def test_start_time_of_a_process_whose_name_has_a_parenthesis(tmp_path):
+    # /proc/<pid>/stat is "pid (comm) state ...": the command name may
+    # itself contain ") ", so the fields start after the last ")".
+    exe = tmp_path / "a) b c"
+    os.symlink(sys.executable, exe)
+    child = subprocess.Popen([str(exe), "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.2)
+        with open(f"/proc/{child.pid}/stat") as f:
+            stat = f.read()
+        assert "(a) b c)" in stat
+        expected = stat[stat.rindex(")") + 2:].split()[19]
+        assert run_dir._process_start_time(child.pid) == expected
+    finally:
+        child.kill()
+        child.wait()

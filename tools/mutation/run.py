@@ -30,6 +30,7 @@ import fnmatch
 import json
 import os
 import pathlib
+import random
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,20 @@ def _mutmut(ws: pathlib.Path, args: list[str], timeout: float,
                           stderr=subprocess.STDOUT)
 
 
+def _codes(ws: pathlib.Path, spec: dict) -> dict:
+    """mutant name -> mutmut exit code (None: not run) for the module."""
+    meta_path = ws / "mutants" / (spec["path"] + ".meta")
+    if not meta_path.exists():
+        raise RuntimeError(f"{spec['path']}: mutmut wrote no results; see "
+                           f"{ws / 'mutmut.log'}")
+    codes = json.loads(meta_path.read_text())["exit_code_by_key"]
+    patterns = spec.get("functions")
+    if patterns:
+        codes = {k: v for k, v in codes.items()
+                 if any(fnmatch.fnmatch(k, p) for p in patterns)}
+    return codes
+
+
 def _diff(ws: pathlib.Path, mutant: str) -> str:
     out = _mutmut(ws, ["show", mutant], timeout=120).stdout
     lines = [line for line in out.splitlines()
@@ -116,7 +131,8 @@ def _diff(ws: pathlib.Path, mutant: str) -> str:
 
 def run_module(name: str, spec: dict, work_dir: pathlib.Path,
                max_children: int, timeout: float,
-               previous: dict | None = None) -> dict:
+               previous: dict | None = None, sample: float = 1.0,
+               seed: int = 0) -> dict:
     """previous: this module's last result; then only its survivors are
     run again (against the current tests) and its killed ones are kept.
     Only valid while the module's source is unchanged (mutant names are
@@ -125,9 +141,19 @@ def run_module(name: str, spec: dict, work_dir: pathlib.Path,
     args = ["run", "--max-children", str(max_children)]
     patterns = spec.get("functions")
     selection = list(patterns or [])
+    started = time.time()
+    sampled = None
     if previous is not None:
         selection = [s["mutant"] for s in previous["survivors"]]
-    started = time.time()
+    elif sample < 1.0:
+        # mutmut generates every mutant before it filters: a run for a
+        # name that matches none leaves the full list in the .meta file.
+        with open(ws / "mutmut-list.log", "w") as log:
+            _mutmut(ws, args + ["__no_such_mutant__"], timeout, log=log)
+        names = sorted(_codes(ws, spec))
+        sampled = sorted(random.Random(f"{name}:{seed}").sample(
+            names, max(1, round(sample * len(names)))))
+        selection = sampled
     with open(ws / "mutmut.log", "w") as log:
         try:
             if previous is None or selection:
@@ -135,23 +161,27 @@ def run_module(name: str, spec: dict, work_dir: pathlib.Path,
             finished = True
         except subprocess.TimeoutExpired:
             finished = False
-    meta_path = ws / "mutants" / (spec["path"] + ".meta")
-    if not meta_path.exists():
-        raise RuntimeError(f"{name}: mutmut wrote no results; see "
-                           f"{ws / 'mutmut.log'}")
-    codes = json.loads(meta_path.read_text())["exit_code_by_key"]
-    if patterns:
-        codes = {k: v for k, v in codes.items()
-                 if any(fnmatch.fnmatch(k, p) for p in patterns)}
-    if previous is not None:
-        if len(codes) != previous["mutants"]:
-            raise RuntimeError(
-                f"{name}: {len(codes)} mutants now, {previous['mutants']} "
-                "before: the module changed; run it in full")
-        rerun = set(selection)
-        codes = {k: (v if k in rerun else 1) for k, v in codes.items()}
+    codes = _codes(ws, spec)
+    total_mutants = len(codes)
+    if sampled is not None:
+        codes = {k: codes[k] for k in sampled}
     counts = {c: 0 for c in ("killed", "survived", "timeout", "no_tests",
                              "suspicious", "not_checked")}
+    mutants = len(codes)
+    if previous is not None:
+        if total_mutants != previous["mutants_in_module"]:
+            raise RuntimeError(
+                f"{name}: {total_mutants} mutants now, "
+                f"{previous['mutants_in_module']} before: the module "
+                "changed; run it in full")
+        # Keep the earlier verdicts of everything but the survivors.
+        mutants = previous["mutants"]
+        for key in counts:
+            counts[key] = previous[key]
+        for survivor in previous["survivors"]:
+            counts[survivor["status"]] -= 1
+        codes = {k: codes[k] for k in selection}
+        sampled = selection if previous["sample"] else None
     survivors = []
     for mutant, code in sorted(codes.items()):
         kind = _classify(code)
@@ -159,10 +189,15 @@ def run_module(name: str, spec: dict, work_dir: pathlib.Path,
         if kind in ("survived", "no_tests", "suspicious"):
             survivors.append({"mutant": mutant, "status": kind,
                               "diff": _diff(ws, mutant)})
-    checked = len(codes) - counts["not_checked"]
+    checked = mutants - counts["not_checked"]
     result = {
         "path": spec["path"], "tests": spec["tests"],
-        "functions": patterns, "mutants": len(codes), **counts,
+        "functions": patterns, "mutants": mutants,
+        "mutants_in_module": total_mutants,
+        "sample": (previous["sample"] if previous is not None else
+                   None if sampled is None else {"fraction": sample,
+                                                 "seed": seed}),
+        **counts,
         "killed_fraction": round(
             (counts["killed"] + counts["timeout"]) / checked, 4)
         if checked else None,
@@ -189,6 +224,10 @@ def main() -> None:
                         "cores shared with others: keep 1)")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds per module before it is cut short")
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="run this fraction of each module's mutants, "
+                        "drawn with --seed (1.0: all)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--summary", default=str(SUMMARY),
                         help="the JSON summary to merge results into")
     parser.add_argument("--rerun_survivors", action="store_true",
@@ -210,7 +249,7 @@ def main() -> None:
                     if args.rerun_survivors else None)
         result = run_module(name, modules[name],
                             pathlib.Path(args.work_dir), args.max_children,
-                            args.timeout, previous)
+                            args.timeout, previous, args.sample, args.seed)
         for survivor in result["survivors"]:
             survivor["reason"] = reasons.get(survivor["mutant"],
                                              "UNEXPLAINED")
