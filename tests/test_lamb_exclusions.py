@@ -111,3 +111,26 @@ def test_adamw_never_uses_a_trust_ratio():
     for p in PATHS:
         np.testing.assert_allclose(actual[p], expected[p], rtol=2e-5,
                                    atol=1e-7, err_msg=p)
+
+
+def test_trust_ratio_when_the_update_norm_is_below_one():
+    """||u|| in (0, 1) (gradients that change sign) still gives
+    ratio ||w|| / ||u||, not 1."""
+    path = "encoder/pooler/kernel"
+    w0 = np.array([2.0], "float32")
+    grads = [1.0, -1.0, 1.0, -1.0]
+    variable = make_variable(path, w0)
+    optimizer = LAMBOptimizer(learning_rate=LR)
+    optimizer.build([variable])
+    w = w0.astype(np.float64)
+    m = v = np.zeros(1)
+    norms = []
+    for g in grads:
+        optimizer.apply_gradients([(tf.constant([g], tf.float32), variable)])
+        m_next = 0.9 * m + 0.1 * g
+        v_next = 0.999 * v + 0.001 * g * g
+        norms.append(abs(m_next / (np.sqrt(v_next) + 1e-6) + 0.01 * w)[0])
+        w, m, v = reference_step(w, m, v, np.array([g]), LR, decay=True,
+                                 adapt=True)
+    assert min(norms) < 1.0  # The case this test is for occurred.
+    np.testing.assert_allclose(variable.numpy(), w, rtol=2e-5)
