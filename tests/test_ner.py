@@ -13,6 +13,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 import helpers
 from albert_tf import AlbertTokenClassifier
 from albert_tf import export_tokens
+from albert_tf import hf_names
 from albert_tf import tf1_names
 from albert_tf import token_metrics
 from albert_tf.data import conll
@@ -164,6 +165,11 @@ def test_model_logits_config_and_names():
         + np.asarray(weights["classifier/output_bias"]))
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     tf1_names.check_coverage(model)
+    # HF's AlbertForTokenClassification: `classifier.weight` [C, H].
+    hf = hf_names.hf_name_map(model)
+    assert set(hf) == set(tf1_names.variables_by_path(model))
+    assert hf["classifier/output_weights"] == ("classifier.weight", False)
+    assert hf_names.hf_architecture(model) == "AlbertForTokenClassification"
     clone = AlbertTokenClassifier.from_config(model.get_config())
     assert (clone.num_labels, clone.dropout_prob) == (5, 0.2)
     mixed = AlbertTokenClassifier(config, 5, dtype="mixed_bfloat16")
