@@ -148,13 +148,10 @@ class AlbertConfig:
         # tf.io.gfile, so gs:// and ram:// configs load like local ones.
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"albert_config file not found: {path}")
-        with tf.io.gfile.GFile(path, "r") as f:
-            try:
-                values = json.loads(f.read())
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not valid JSON ({e})") from e
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}: not UTF-8 text ({e})") from e
+        from albert_tf import fileio  # fileio imports TensorFlow.
+
+        # Errors name the file and line (and the byte offset of bad UTF-8).
+        values = fileio.read_json(path)
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a JSON object of config keys")
         try:

@@ -120,3 +120,11 @@ def test_an_empty_path_flag_is_a_usage_error(name):
     fv = _flag_values(**{name: ""})
     with pytest.raises(app.UsageError, match=rf"--{name}='': is empty"):
         runner_flags.check_values(fv)
+
+
+def test_a_non_utf8_config_names_the_file_line_and_offset(tmp_path):
+    path = tmp_path / "albert_config.json"
+    path.write_bytes(b'{"vocab_size": 30,\n "hidden_act": "g\xe9lu"}')
+    with pytest.raises(ValueError, match=rf"{path}:2: not UTF-8 \(byte "
+                                         r"0xe9 at byte offset 36\)"):
+        AlbertConfig.from_json_file(str(path))
