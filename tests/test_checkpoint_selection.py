@@ -136,3 +136,42 @@ def test_a_later_strictly_better_checkpoint_replaces_best(saved, tmp_path):
         "ckpt-9")
     # Without prune every checkpoint stays.
     assert len(list(tmp_path.glob("ckpt-*.index"))) == 3
+
+
+def test_best_is_copied_only_when_it_changes_and_files_are_exact(
+        saved, tmp_path, monkeypatch):
+    for f in saved.iterdir():
+        if f.name.startswith("ckpt-") or f.name == "checkpoint":
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    copies = []
+    real_copy = training._copy_checkpoint
+    monkeypatch.setattr(training, "_copy_checkpoint",
+                        lambda prefix, directory: (copies.append(
+                            prefix.rsplit("/", 1)[-1]),
+                            real_copy(prefix, directory)))
+    trainer = _trainer(tmp_path)
+    scores = {5: 0.5, 9: 0.625, 10: 0.25}
+
+    def evaluate():
+        return {"acc": scores[int(trainer.global_step.numpy())]}
+
+    trainer.evaluate_checkpoints(evaluate, "acc")
+    assert copies == ["ckpt-5", "ckpt-9"]  # Not again for ckpt-10.
+    line = "=" * 50 + "\n"
+    assert (tmp_path / "eval_results.txt").read_text() == (
+        "checkpoint = ckpt-5\nacc = 0.5\nglobal_step = 5\n" + line
+        + "checkpoint = ckpt-9\nacc = 0.625\nglobal_step = 9\n" + line
+        + "checkpoint = ckpt-10\nacc = 0.25\nglobal_step = 10\n" + line
+        + "best_checkpoint = ckpt-9\nbest_acc = 0.625\n")
+    assert training.read_results(str(tmp_path / "best" /
+                                     "eval_results.txt")) == {
+        "acc": 0.625, "global_step": 9.0}
+
+
+def test_read_results_parses_what_write_results_writes(tmp_path):
+    path = str(tmp_path / "r.txt")
+    training.write_results(path, {"b": 2, "a": 0.5, "loss": -1e-3})
+    assert (tmp_path / "r.txt").read_text() == (
+        "a = 0.5\nb = 2\nloss = -0.001\n")
+    assert training.read_results(path) == {"a": 0.5, "b": 2.0,
+                                           "loss": -0.001}
