@@ -128,3 +128,13 @@ def test_a_non_utf8_config_names_the_file_line_and_offset(tmp_path):
     with pytest.raises(ValueError, match=rf"{path}:2: not UTF-8 \(byte "
                                          r"0xe9 at byte offset 36\)"):
         AlbertConfig.from_json_file(str(path))
+
+
+def test_a_non_utf8_wordpiece_vocab_names_the_file_and_offset(tmp_path):
+    from albert_tf.tokenization.full_tokenizer import FullTokenizer
+
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"[UNK]\n[CLS]\n[SEP]\ncaf\xe9\n")
+    with pytest.raises(ValueError, match=rf"{path}:4: not UTF-8 \(byte "
+                                         r"0xe9 at byte offset 21\)"):
+        FullTokenizer(vocab_file=str(path))

@@ -31,11 +31,22 @@ def load_vocab(vocab_file: str) -> "collections.OrderedDict[str, int]":
     keeps its first id (later ids are then never produced).
     """
     vocab: collections.OrderedDict[str, int] = collections.OrderedDict()
-    with open(vocab_file, encoding="utf-8") as reader:
-        for line in reader:
-            token = line.strip().split()[0] if line.strip() else " "
-            if token not in vocab:
-                vocab[token] = len(vocab)
+    with open(vocab_file, "rb") as reader:
+        data = reader.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ValueError(f"{vocab_file}:{line}: not UTF-8 (byte "
+                         f"{data[e.start]:#04x} at byte offset {e.start}); "
+                         f"vocab files are UTF-8") from None
+    lines = text.split("\n")  # As the original's readline: "\n" only.
+    if lines and lines[-1] == "":
+        lines.pop()  # After the last newline: end of file.
+    for line in lines:
+        token = line.strip().split()[0] if line.strip() else " "
+        if token not in vocab:
+            vocab[token] = len(vocab)
     return vocab
 
 
