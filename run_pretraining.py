@@ -28,6 +28,10 @@ flags.DEFINE_string("albert_config_file", None,
 flags.DEFINE_string("input_file", None,
                     "Input TF example files (can be a glob or comma "
                     "separated). Unset: the quickstart builds them.")
+# New: the export's raw-text signatures (serve_text, mlm, sop) need it.
+flags.DEFINE_string("spm_model_file", None,
+                    "SentencePiece model of the data, for the export's "
+                    "text signatures (quickstart: its own).")
 # New: the original evaluated on --input_file itself.
 flags.DEFINE_string("eval_input_file", None,
                     "TF example files to evaluate on (glob or comma "
@@ -81,7 +85,7 @@ QUICKSTART_OUTPUT_DIR = "albert_quickstart"
 def main(argv):
     del argv  # Unused.
     runner_flags.check_values(FLAGS)  # Before the quickstart writes data.
-    spm_model_file = None
+    spm_model_file = FLAGS.spm_model_file
     if FLAGS.input_file is None:
         logging.info("No --input_file: running the quickstart on Python's "
                      "own documentation.")
@@ -97,11 +101,18 @@ def main(argv):
         FLAGS.input_file = data.input_file
         if FLAGS.eval_input_file is None:
             FLAGS.eval_input_file = data.eval_input_file
-        spm_model_file = data.spm_model_file
+        if FLAGS.spm_model_file is None:
+            FLAGS.spm_model_file = data.spm_model_file  # For flags.txt.
+        spm_model_file = FLAGS.spm_model_file
         albert_config = quickstart.QUICKSTART_CONFIG
         if FLAGS.albert_config_file:
             albert_config = AlbertConfig.from_json_file(
                 FLAGS.albert_config_file)
+        else:
+            # The built-in config, as the run directory records it (written
+            # with flags.txt), so that --flagfile=flags.txt replays the run.
+            FLAGS.albert_config_file = os.path.join(FLAGS.output_dir,
+                                                    "albert_config.json")
     else:
         if not FLAGS.albert_config_file or not FLAGS.output_dir:
             raise app.UsageError("--albert_config_file and --output_dir are "

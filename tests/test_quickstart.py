@@ -46,6 +46,13 @@ def test_quickstart_command_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "data" / "spm.model").exists()
     assert (out / "eval_results.txt").exists()
+    # flags.txt replays the run: the built-in config and the vocabulary as
+    # the run directory holds them, the held-out evaluation records.
+    recorded = (out / "flags.txt").read_text().splitlines()
+    assert f"--albert_config_file={out / 'albert_config.json'}" in recorded
+    assert f"--spm_model_file={out / 'data' / 'spm.model'}" in recorded
+    assert any(line.startswith("--eval_input_file=") and "eval-" in line
+               for line in recorded)
     import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
     loaded = tf.saved_model.load(str(out / "export"))
