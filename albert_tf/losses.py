@@ -26,7 +26,10 @@ def per_example_nll(logits, labels):
     its gradient is elementwise rather than a scatter into [..., C].
     """
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    one_hot = ops.one_hot(ops.cast(labels, "int32"), log_probs.shape[-1],
+    classes = log_probs.shape[-1]
+    if classes is None:  # e.g. SQuAD's span logits under dynamic padding
+        classes = ops.shape(log_probs)[-1]
+    one_hot = ops.one_hot(ops.cast(labels, "int32"), classes,
                           dtype="float32")  # [..., C]
     return -ops.sum(log_probs * one_hot, axis=-1)
 

@@ -197,3 +197,17 @@ def test_dtype_policies():
     assert training.dtype_policy("bfloat16") == "mixed_bfloat16"
     with pytest.raises(ValueError, match="dtype='int8'"):
         training.dtype_policy("int8")
+
+
+def test_per_example_nll_with_an_unknown_class_count():
+    """SQuAD's span logits [B, T] under dynamic padding: T is unknown
+    while the step is traced."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(3, 7)).astype("float32")
+    labels = np.array([0, 6, 3], "int32")
+    traced = tf.function(losses.per_example_nll, input_signature=[
+        tf.TensorSpec([None, None], tf.float32),
+        tf.TensorSpec([None], tf.int32)])
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(traced(logits, labels).numpy(),
+                               -log_probs[np.arange(3), labels], rtol=1e-6)
