@@ -231,7 +231,7 @@ def test_jit_compile_logs_the_number_of_widths(glue_dir, caplog):
             output_dir=str(glue_dir / "jit"), num_train_steps=4,
             train_batch_size=4, iterations_per_loop=2,
             log_every_n_steps=2, jit_compile=True))
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         trainer.train(lambda context: task.train_dataset(context, 4))
     widths = dict(sorted(trainer.batch_widths.items()))
     # Independently of the trainer's counter and of the cutting: the same

@@ -35,16 +35,16 @@ def test_long_and_nested_values_in_the_reason(tmp_path):
 
 def test_lookup_logs_reuse_and_why_it_rebuilds(tmp_path, caplog):
     path = tmp_path / "x.tf_record"
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         assert not cache.lookup(str(path), {"v": 1})
     assert f"Building {path}: no cached file" in caplog.text
     _entry(path, {"v": 1})
     caplog.clear()
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         assert cache.lookup(str(path), {"v": 1})
     assert f"Reusing cached {path} (same inputs)" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         assert not cache.lookup(str(path), {"v": 2})
     assert (f"Rebuilding cached {path}: built from other inputs: v: 1 -> 2"
             in caplog.text)
