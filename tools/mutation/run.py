@@ -271,6 +271,18 @@ def _read_summary(path: pathlib.Path) -> dict:
 
 def _write_summary(summary: dict, path: pathlib.Path) -> None:
     modules = summary["modules"]
+    reasons = (json.loads(SURVIVORS.read_text())
+               if SURVIVORS.exists() else {})
+    for m in modules.values():
+        for survivor in m["survivors"]:
+            survivor["reason"] = reasons.get(survivor["mutant"],
+                                             "UNEXPLAINED")
+        m["explained"] = sum(s["reason"] != "UNEXPLAINED"
+                             for s in m["survivors"])
+        checked = m["mutants"] - m["not_checked"]
+        m["killed_or_explained_fraction"] = round(
+            (m["killed"] + m["timeout"] + m["explained"]) / checked,
+            4) if checked else None
     total = {k: sum(m[k] for m in modules.values())
              for k in ("mutants", "killed", "survived", "timeout",
                        "no_tests", "suspicious", "not_checked")}
