@@ -206,18 +206,43 @@ class TextTask(keras.Model):
         if self.optimizer is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _default_loss_and_metrics(self) -> tuple:
+        """The task's loss and metrics for compile()'s "auto"."""
+        return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto",
+                **kwargs):
+        """"auto": the original's fine-tuning AdamW (finetune_optimizer)
+        and the task's loss and metrics; anything else is Keras's."""
+        default_loss, default_metrics = self._default_loss_and_metrics()
+        super().compile(
+            optimizer=finetune_optimizer() if optimizer == "auto"
+            else optimizer,
+            loss=default_loss if loss == "auto" else loss,
+            metrics=default_metrics if metrics == "auto" else metrics,
+            **kwargs)
+
+    def _extra_config(self) -> dict:
+        return {}
+
     def get_config(self):
         return {"name": self.name,
                 "dtype": keras.dtype_policies.serialize(self.dtype_policy),
                 "preprocessor": keras.saving.serialize_keras_object(
-                    self.preprocessor)}
+                    self.preprocessor),
+                "config": self.config.to_dict(),
+                "dropout_prob": self.dropout_prob,
+                "model_options": self.model_options,
+                **self._extra_config()}
 
-    @staticmethod
-    def _deserialize_preprocessor(config: dict) -> dict:
+    @classmethod
+    def from_config(cls, config):
         config = dict(config)
         config["preprocessor"] = keras.saving.deserialize_keras_object(
             config.get("preprocessor"))
-        return config
+        config["config"] = AlbertConfig.from_dict(config["config"])
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -242,34 +267,14 @@ class AlbertTextClassifier(TextTask):
             config, num_labels, dropout_prob=dropout_prob,
             dtype=self.dtype_policy, **self.model_options)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto",
-                **kwargs):
-        """Defaults: the original's AdamW, cross-entropy (MSE for
-        regression) on logits, accuracy for classification."""
-        regression = self.num_labels == 1
-        if optimizer == "auto":
-            optimizer = finetune_optimizer()
-        if loss == "auto":
-            loss = (keras.losses.MeanSquaredError() if regression else
-                    keras.losses.SparseCategoricalCrossentropy(
-                        from_logits=True))
-        if metrics == "auto":
-            metrics = [] if regression else [
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                        **kwargs)
+    def _default_loss_and_metrics(self):
+        """Cross-entropy and accuracy; regression: mean squared error."""
+        if self.num_labels == 1:
+            return keras.losses.MeanSquaredError(), []
+        return super()._default_loss_and_metrics()
 
-    def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict(),
-                "num_labels": self.num_labels,
-                "dropout_prob": self.dropout_prob,
-                "model_options": self.model_options}
-
-    @classmethod
-    def from_config(cls, config):
-        config = cls._deserialize_preprocessor(config)
-        config["config"] = AlbertConfig.from_dict(config["config"])
-        return cls(**config)
+    def _extra_config(self):
+        return {"num_labels": self.num_labels}
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -294,29 +299,8 @@ class AlbertTextMultipleChoice(TextTask):
             config, num_choices, dropout_prob=dropout_prob,
             dtype=self.dtype_policy, **self.model_options)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto",
-                **kwargs):
-        """Defaults: the original's AdamW, cross-entropy over the choices,
-        accuracy (run_race.create_model)."""
-        if optimizer == "auto":
-            optimizer = finetune_optimizer()
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True)
-        if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(
-                name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                        **kwargs)
+    # compile(): cross-entropy over the choices and accuracy, as
+    # run_race.create_model (the base class's defaults).
 
-    def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict(),
-                "num_choices": self.num_choices,
-                "dropout_prob": self.dropout_prob,
-                "model_options": self.model_options}
-
-    @classmethod
-    def from_config(cls, config):
-        config = cls._deserialize_preprocessor(config)
-        config["config"] = AlbertConfig.from_dict(config["config"])
-        return cls(**config)
+    def _extra_config(self):
+        return {"num_choices": self.num_choices}
