@@ -203,6 +203,14 @@ class RunLock:
     def _start_heartbeat(self) -> None:
         def beat():
             while not self._stop.wait(HEARTBEAT_S):
+                holder = _read_lock(self.path)
+                if holder is None or not self._holds(holder):
+                    # Taken over (ours was judged stale) or removed: never
+                    # write it back over another run's lock.
+                    logging.warning("Lost the lock %s (now: %s); the "
+                                    "heartbeat stops", self.path,
+                                    holder.describe() if holder else "none")
+                    return
                 self._info.heartbeat = time.time()
                 try:
                     fileio.write_atomic(
@@ -214,13 +222,19 @@ class RunLock:
                                         name="run-lock-heartbeat")
         self._thread.start()
 
+    def _holds(self, holder: "_LockInfo") -> bool:
+        """Whether `holder` (the lock file now) is this run's own lock."""
+        return self._info is not None and (
+            holder.host, holder.pid, holder.start_time, holder.started) == (
+            self._info.host, self._info.pid, self._info.start_time,
+            self._info.started)
+
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         holder = _read_lock(self.path)
-        if holder is not None and self._info is not None and (
-                holder.pid, holder.host) == (self._info.pid, self._info.host):
+        if holder is not None and self._holds(holder):
             with contextlib.suppress(tf.errors.NotFoundError):
                 tf.io.gfile.remove(self.path)
 

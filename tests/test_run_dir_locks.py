@@ -133,10 +133,6 @@ def test_heartbeat_refreshes_only_its_own_lock(tmp_path, monkeypatch):
         lock.release()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "run_dir.RunLock's heartbeat rewrites the lock file without checking "
-    "that it still holds it, so it takes a lock back from the run that "
-    "took it over (reported with the fix; remove this mark once fixed)"))
 def test_heartbeat_does_not_take_back_a_lock_taken_over(tmp_path,
                                                         monkeypatch):
     monkeypatch.setattr(run_dir, "HEARTBEAT_S", 0.05)

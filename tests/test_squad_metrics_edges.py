@@ -299,10 +299,6 @@ def test_squad_v2_bucket_must_hold_the_beam(start_n_top, end_n_top, bucket,
                        v2=False).pad_to_multiple == bucket
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tasks/squad.py refuses a narrow bucket only when the beam is < "
-    "max_seq_length; with beam == max_seq_length a batch cut to the "
-    "bucket is narrower than the beam (reported; remove once fixed)"))
 def test_squad_v2_bucket_check_when_the_beam_fills_the_sequence():
     with pytest.raises(ValueError, match="padding_bucket=4"):
         _squad_task(8, 8, 4, max_seq_length=8)

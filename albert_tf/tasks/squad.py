@@ -119,8 +119,9 @@ class SquadTask:
                 f"max_position_embeddings={config.max_position_embeddings} "
                 f"of the config")
         beam = max(prediction.start_n_top, prediction.end_n_top)
+        # A bucket at or past max_seq_length never cuts a batch.
         if (version_2_with_negative and 0 < pad_to_multiple < beam
-                < options.max_seq_length):
+                and pad_to_multiple < options.max_seq_length):
             # The v2 head takes the top start_n_top / end_n_top of the
             # (cut) positions: a batch must be at least that wide.
             raise ValueError(
