@@ -108,14 +108,17 @@ def test_four_micro_batches_update_as_one_batch(tmp_path, optimizer):
 def test_clipping_sees_the_whole_batch(tmp_path):
     """The data above has a gradient norm over the clip norm, so a loop
     that clipped (or normalised) each micro-batch on its own would fail
-    the equality test: this checks the premise."""
-    trainer, task, data = _train(tmp_path, 1, "lamb")
-    fresh, _, _ = _train(tmp_path / "fresh", 2, "lamb")
-    del fresh
-    # Re-initialise: the norm must be measured at the starting weights.
+    the equality test: this checks the premise, at the starting weights
+    _train uses."""
+    config = helpers.tiny_config(vocab_size=31, initializer_range=0.5)
+    task = pretraining.PretrainingTask(config, pretraining.OptimizerConfig(
+        learning_rate=LR, num_train_steps=STEPS, num_warmup_steps=2))
     tf.keras.utils.set_random_seed(0)
     start = training.Trainer(task, distribute.get_strategy("one_device"),
-                             trainer.config)
+                             training.RunConfig(
+                                 output_dir=str(tmp_path), num_train_steps=1,
+                                 train_batch_size=BATCH))
+    data = _examples(config, BATCH * STEPS)
     assert _first_gradient_norm(start, task, data) > (
         2 * optimization.GRADIENT_CLIP_NORM)
 
@@ -131,6 +134,7 @@ def test_accumulation_under_xla_matches(tmp_path):
             variables[v.path]), atol=1e-5, err_msg=v.path)
 
 
+@pytest.mark.slow
 def test_accumulation_with_loss_scaling_follows_one_batch(tmp_path):
     """float16's LossScaleOptimizer: scaled micro-batch gradients, clipped
     at the scaled norm, skip the same overflowing steps and give the same
@@ -153,6 +157,7 @@ def test_batch_not_divisible_by_accumulation_steps_is_refused(tmp_path):
                            train_batch_size=8, gradient_accumulation_steps=0)
 
 
+@pytest.mark.slow
 def test_run_classifier_with_accumulation_equals_one_batch(tiny_spm,
                                                           tmp_path):
     """Through the runner's flags: two runs that differ only in

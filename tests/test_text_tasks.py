@@ -214,7 +214,7 @@ def test_multiple_choice_fits_predicts_and_saves(tiny_spm, tmp_path):
             tiny_spm["model"], sequence_length=SEQ, max_qa_length=5))
     model.compile()
     x = (ARTICLES, QUESTIONS, OPTIONS)
-    model.fit(x, [0, 1], batch_size=2, epochs=2, verbose=0)
+    model.fit(x, [0, 1], batch_size=2, verbose=0)
     logits = model.predict(x, verbose=0)
     assert logits.shape == (2, 4)
     path = str(tmp_path / "race.keras")
