@@ -54,10 +54,14 @@ class Preset:
 
 
 def _sizes(hidden, layers, heads, intermediate, dropout) -> dict:
-    return dict(vocab_size=30000, embedding_size=128, hidden_size=hidden,
-                num_hidden_layers=layers, num_attention_heads=heads,
-                intermediate_size=intermediate, hidden_dropout_prob=dropout,
-                attention_probs_dropout_prob=dropout)
+    """The published values; heads=None leaves the head count unchecked."""
+    sizes = dict(vocab_size=30000, embedding_size=128, hidden_size=hidden,
+                 num_hidden_layers=layers, intermediate_size=intermediate,
+                 hidden_dropout_prob=dropout,
+                 attention_probs_dropout_prob=dropout)
+    if heads is not None:
+        sizes["num_attention_heads"] = heads
+    return sizes
 
 
 # The released models (the original README). v1 has dropout 0.1 except
@@ -70,7 +74,10 @@ PRESETS: dict[str, Preset] = {
                else 0.0))
        for size, dims in (("base", (768, 12, 12, 3072)),
                           ("large", (1024, 24, 16, 4096)),
-                          ("xlarge", (2048, 24, 16, 8192)),
+                          # xlarge's head count is not published reliably
+                          # (HF's config says 16, Model Garden's README 32):
+                          # the archive's own config decides.
+                          ("xlarge", (2048, 24, None, 8192)),
                           ("xxlarge", (4096, 12, 64, 16384)))
        for version in ("v1", "v2")},
     **{f"albert_{size}_zh": Preset(

@@ -157,8 +157,11 @@ def test_presets_name_every_released_model():
         "attention_probs_dropout_prob"] == 0.1
     assert loading.PRESETS["albert_xxlarge_v1"].config[
         "hidden_dropout_prob"] == 0.0
-    assert loading.PRESETS["albert_xlarge_v2"].config[
-        "num_attention_heads"] == 16
+    # Unconfirmed (16 per HF, 32 per Model Garden): not asserted, so a
+    # genuine archive is never refused over it.
+    assert "num_attention_heads" not in loading.PRESETS[
+        "albert_xlarge_v2"].config
+    assert loading.PRESETS["albert_xlarge_v2"].config["hidden_size"] == 2048
     assert loading.PRESETS["albert_base_zh"].tokenizer == "vocab_chinese.txt"
     assert os.path.basename(loading.PRESETS["albert_xxlarge_zh"].url) == \
         "albert_xxlarge_zh.tar.gz"
