@@ -11,12 +11,10 @@ dataset's one-JSON-article-per-file `*.txt` or the original code's `all.txt`.
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from albert_tf import fileio
 from albert_tf import optimization
 from albert_tf import runner_flags
-from albert_tf.tasks import finetune
 from albert_tf.tasks import race
 
 FLAGS = flags.FLAGS
@@ -97,17 +95,8 @@ def main(argv):
         dropout_prob=FLAGS.dropout_prob, seed=FLAGS.seed,
         pad_to_multiple=runner_flags.padding_from_flags(FLAGS),
         model_options=runner_flags.model_options(FLAGS))
-    results = finetune.run(
-        task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
-        do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
-        init_checkpoint=FLAGS.init_checkpoint,
-        allow_partial_init=FLAGS.allow_partial_init,
-        export_dir=FLAGS.export_dir,
-        restart_input=FLAGS.restart_input_on_new_data,
-        flags_text=runner_flags.flags_text(FLAGS))
-    if results:
-        logging.info("Best eval: %s", " ".join(
-            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+    runner_flags.run_finetune(FLAGS, task, albert_config, run_config,
+                              strategy)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ prediction files come from it.
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from albert_tf import fileio
 from albert_tf import optimization
 from albert_tf import runner_flags
 from albert_tf.data import squad
-from albert_tf.tasks import finetune
 from albert_tf.tasks import squad as squad_task
 
 FLAGS = flags.FLAGS
@@ -139,19 +137,11 @@ def main(argv):
         dropout_prob=FLAGS.dropout_prob, seed=FLAGS.seed,
         pad_to_multiple=runner_flags.padding_from_flags(FLAGS),
         model_options=runner_flags.model_options(FLAGS))
-    results = finetune.run(
-        task, albert_config, run_config, strategy, do_train=FLAGS.do_train,
-        do_eval=FLAGS.do_predict, do_predict=FLAGS.do_predict,
-        init_checkpoint=FLAGS.init_checkpoint,
-        allow_partial_init=FLAGS.allow_partial_init,
-        export_dir=FLAGS.export_dir,
-        restart_input=FLAGS.restart_input_on_new_data,
-        flags_text=runner_flags.flags_text(FLAGS),
-        # Without a train_file there is no last step to wait for.
-        wait_for_checkpoints=bool(FLAGS.train_file))
-    if results:
-        logging.info("Best eval: %s", " ".join(
-            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+    # SQuAD evaluates what it predicts; without a train_file there is no
+    # last step to wait for.
+    runner_flags.run_finetune(FLAGS, task, albert_config, run_config,
+                              strategy, do_eval=FLAGS.do_predict,
+                              wait_for_checkpoints=bool(FLAGS.train_file))
 
 
 if __name__ == "__main__":

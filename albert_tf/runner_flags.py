@@ -332,3 +332,32 @@ def finetune_config(fv: flags.FlagValues):
             hidden_dropout_prob=fv.albert_dropout_prob,
             attention_probs_dropout_prob=fv.albert_dropout_prob)
     return config
+
+
+def run_finetune(fv: flags.FlagValues, task, albert_config, run_config,
+                 strategy, **overrides) -> dict:
+    """tasks.finetune.run with the fine-tuning runners' shared flags, then
+    logs the best eval. overrides replace run's arguments (e.g. run_squad's
+    do_eval and wait_for_checkpoints)."""
+    from absl import logging
+
+    from albert_tf.tasks import finetune
+
+    # Flags read only where no override is given: run_squad, as the
+    # original's, has no --do_eval.
+    from_flags = {"do_train": "do_train", "do_eval": "do_eval",
+                  "do_predict": "do_predict",
+                  "init_checkpoint": "init_checkpoint",
+                  "allow_partial_init": "allow_partial_init",
+                  "export_dir": "export_dir",
+                  "restart_input": "restart_input_on_new_data"}
+    arguments = {name: fv[flag].value for name, flag in from_flags.items()
+                 if name not in overrides}
+    arguments.update(overrides)
+    arguments["flags_text"] = flags_text(fv)
+    results = finetune.run(task, albert_config, run_config, strategy,
+                           **arguments)
+    if results:
+        logging.info("Best eval: %s", " ".join(
+            f"{k}={v:.4f}" for k, v in sorted(results.items())))
+    return results
