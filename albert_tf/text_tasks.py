@@ -98,8 +98,8 @@ class TextTask(keras.Model):
                                  "(the dataset yields the labels)")
             spec = x.element_spec
             static = tf.nest.flatten(spec)[0].shape
-            global_batch = batch_size or (
-                static[0] if static.rank else None) or DEFAULT_BATCH_SIZE
+            # Only needed to split the batches over replicas (below).
+            global_batch = batch_size or (static[0] if static.rank else None)
         else:
             if isinstance(x, list) and x and isinstance(x[0], (tuple, list)):
                 raise ValueError("a text pair is a tuple (texts_a, texts_b) "
@@ -139,6 +139,11 @@ class TextTask(keras.Model):
         strategy = self.distribute_strategy
         if type(strategy).__name__ == "_DefaultDistributionStrategy":
             return pipeline()
+        if global_batch is None:
+            raise ValueError(
+                "under a tf.distribute strategy the dataset's batches are "
+                "split over the replicas, and this dataset's batch size is "
+                "not static: pass batch_size= (the global batch size)")
         return strategy.distribute_datasets_from_function(pipeline)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1,

@@ -222,3 +222,17 @@ def test_multiple_choice_fits_predicts_and_saves(tiny_spm, tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), logits,
                                atol=1e-6)
+
+
+def test_a_dataset_of_unknown_batch_size_under_a_strategy_needs_batch_size(
+        tiny_spm):
+    """Its batches are re-split over replicas: a guessed global batch
+    would silently train on another batch size."""
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = _classifier(tiny_spm)
+    dataset = tf.data.Dataset.from_tensor_slices((TEXTS, LABELS)).batch(4)
+    assert dataset.element_spec[0].shape[0] is None
+    with pytest.raises(ValueError, match="pass batch_size="):
+        model.to_dataset(dataset)
+    distributed = model.to_dataset(dataset, batch_size=4)
+    assert distributed is not None
