@@ -17,7 +17,7 @@ import os
 import keras
 import tensorflow as tf
 
-from albert_tf import export
+from albert_tf.serving import export
 from albert_tf.tokenization import in_graph
 
 SPM_ASSET = "spiece.model"

@@ -235,7 +235,7 @@ def _worker_saved_model(spec: dict):
     def parity(check_texts, ref):
         from albert_tf.tokenization import in_graph
         tokenizer = in_graph.InGraphTokenizer.from_file(spec["spm_model"])
-        from albert_tf import export
+        from albert_tf.serving import export
         keep = spec["max_seq_length"] - 2
         ids = [[export.CLS_ID, *row[:keep], export.SEP_ID] for row in
                tokenizer(tf.constant(spec["sentences"])).to_list()]
@@ -572,7 +572,7 @@ def _randomize(model, seed: int) -> None:
     Scale 0.02 as initializer_range; gamma around 1.
     """
     import numpy as np
-    from albert_tf import tf1_names
+    from albert_tf.checkpoints import tf1_names
 
     rng = np.random.default_rng(seed)
     for path, variable in sorted(tf1_names.variables_by_path(model).items()):
@@ -618,10 +618,10 @@ def build_artefacts(work_dir: str, spm_model: str, config: dict, seed: int,
         shutil.rmtree(root)  # A build that died half-way.
     if not os.path.exists(done):
         from albert_tf import checkpoints
-        from albert_tf import convert
-        from albert_tf import export
         from albert_tf import models
+        from albert_tf.checkpoints import convert
         from albert_tf.config import AlbertConfig
+        from albert_tf.serving import export
 
         model = models.AlbertClassifier(AlbertConfig.from_dict(config),
                                         num_labels=len(LABELS))

@@ -234,7 +234,7 @@ def run_serve() -> dict:
     predictions = dict(zip(ids, answers))
     with open(p["serve_predictions"], "w") as f:
         json.dump(predictions, f)
-    from albert_tf import squad_metrics
+    from albert_tf.metrics import squad as squad_metrics
     metrics = squad_metrics.evaluate_v1(dataset, predictions)
     return {"seconds": total_s, "warmup_seconds": warmup_s,
             "setup_seconds": setup_s, "questions": len(ids),

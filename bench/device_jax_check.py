@@ -39,7 +39,8 @@ def _inputs():
 
 
 def prepare(directory):
-    from albert_tf import AlbertConfig, AlbertPretrainer, tf1_names as names
+    from albert_tf import AlbertConfig, AlbertPretrainer
+    from albert_tf.checkpoints import tf1_names as names
 
     config = AlbertConfig(**CONFIG)
     model = AlbertPretrainer(config)
@@ -63,7 +64,7 @@ def run(directory, out_dir):
     import keras
 
     from albert_tf import AlbertConfig, AlbertPretrainer, losses
-    from albert_tf import tf1_names as names
+    from albert_tf.checkpoints import tf1_names as names
 
     assert keras.backend.backend() == "jax"
     data = np.load(os.path.join(directory, "parity.npz"))

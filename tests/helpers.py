@@ -3,7 +3,7 @@
 import numpy as np
 
 from albert_tf import AlbertConfig
-from albert_tf import tf1_names as names
+from albert_tf.checkpoints import tf1_names as names
 
 # Distinct per axis so a mixed-up axis fails: B=2, T=7, P=3, V=29, E=6, H=8,
 # N=2, I=10, L=3 with G=2 (L % G != 0) and 2 inner groups.

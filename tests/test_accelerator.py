@@ -22,7 +22,7 @@ import helpers
 from albert_tf import AlbertEncoder
 from albert_tf import AlbertPretrainer
 from albert_tf import losses
-from albert_tf import tf1_names as names
+from albert_tf.checkpoints import tf1_names as names
 
 # "%name = bf16[2,6]{1,0} scatter(" -> ("bf16", "2,6")
 _SCATTER = re.compile(r"=\s*(\w+)\[([\d,]*)\][^ ]*\s+scatter\(")

@@ -23,7 +23,7 @@ from albert_tf import AlbertPretrainer
 from albert_tf import AlbertSpanLabeler
 from albert_tf import AlbertSquadV2
 from albert_tf import checkpoints
-from albert_tf import tf1_names
+from albert_tf.checkpoints import tf1_names
 
 
 def write_tf1_with_saver(prefix, tensors):
@@ -633,7 +633,7 @@ def test_convert_imports_beside_a_runner(tmp_path):
         "import sys\n"
         f"sys.path.insert(0, {repo!r})\n"
         "import run_classifier\n"
-        "from albert_tf import convert\n"
+        "from albert_tf.checkpoints import convert\n"
         f"report = convert.convert({str(tmp_path / 'src')!r}, "
         f"{str(tmp_path / 'tf1')!r}, 'tf1')\n"
         "print('converted', len(report.loaded))\n")

@@ -1,6 +1,6 @@
 """Every SavedModel signature is called and compared with the Keras model.
 
-References are built in Python, independently of albert_tf.export: the
+References are built in Python, independently of albert_tf.serving.export: the
 Python FullTokenizer, then the original's packing written out here
 (`classifier_utils.convert_single_example` and `_truncate_seq_pair`), run
 through the model's own call.
@@ -12,9 +12,9 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
 from albert_tf import AlbertConfig
-from albert_tf import export
 from albert_tf.models import AlbertClassifier
 from albert_tf.models import AlbertPretrainer
+from albert_tf.serving import export
 from albert_tf.tokenization.full_tokenizer import FullTokenizer
 
 MAX_SEQ_LENGTH = 13

@@ -22,11 +22,11 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
-from albert_tf import export_squad
-from albert_tf import squad_metrics
 from albert_tf.data import squad
+from albert_tf.metrics import squad as squad_metrics
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
+from albert_tf.serving import squad as export_squad
 from albert_tf.tokenization import in_graph
 from conftest import make_sentences
 from helpers import randomize

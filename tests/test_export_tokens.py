@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import helpers
 from albert_tf import AlbertTokenClassifier
-from albert_tf import export_tokens
+from albert_tf.serving import tokens as export_tokens
 from albert_tf.tokenization import in_graph
 
 LABELS = ["O", "B-PER", "I-PER"]

@@ -5,8 +5,8 @@ import pytest
 
 from scipy import stats
 
-from albert_tf import glue_metrics as metrics
 from albert_tf.data import glue
+from albert_tf.metrics import glue as metrics
 
 N = 37  # Distinct from the padding count below.
 PAD = 5

@@ -1,11 +1,11 @@
-"""albert_tf.glue_metrics: padding weights in task_metrics, extreme logits,
+"""albert_tf.metrics.glue: padding weights in task_metrics, extreme logits,
 single-example totals and 2-D inputs, with hand-computed expectations."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from albert_tf import glue_metrics as gm
+from albert_tf.metrics import glue as gm
 
 # Three real STS-B examples and two padding rows with wild values.
 PRED = np.array([1.0, 2.0, 4.0, 100.0, -50.0])

@@ -14,7 +14,7 @@ import pytest
 
 import helpers
 from albert_tf import AlbertPretrainer
-from albert_tf import tf1_names as names
+from albert_tf.checkpoints import tf1_names as names
 
 pytestmark = pytest.mark.jax
 
@@ -23,7 +23,8 @@ _SCRIPT = textwrap.dedent("""
     import numpy as np
     import keras
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    from albert_tf import AlbertConfig, AlbertPretrainer, tf1_names as names
+    from albert_tf import AlbertConfig, AlbertPretrainer
+    from albert_tf.checkpoints import tf1_names as names
     data = np.load(sys.argv[1], allow_pickle=True)
     config = AlbertConfig.from_json_file(sys.argv[2])
     model = AlbertPretrainer(config)

@@ -10,7 +10,7 @@ import pytest
 
 import helpers
 from albert_tf import AlbertEncoder
-from albert_tf import tf1_names as names
+from albert_tf.checkpoints import tf1_names as names
 
 keras_hub = pytest.importorskip("keras_hub")
 

@@ -12,11 +12,11 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 import helpers
 from albert_tf import AlbertTokenClassifier
-from albert_tf import export_tokens
-from albert_tf import hf_names
-from albert_tf import tf1_names
-from albert_tf import token_metrics
+from albert_tf.checkpoints import hf_names
+from albert_tf.checkpoints import tf1_names
 from albert_tf.data import conll
+from albert_tf.metrics import tokens as token_metrics
+from albert_tf.serving import tokens as export_tokens
 from albert_tf.tasks import token_classification
 from albert_tf.tokenization import full_tokenizer
 

@@ -141,7 +141,7 @@ def test_squad_training_does_not_warn_about_the_unused_pooler():
 def test_hf_conversion_copies_the_tokenizer(tiny_spm, tmp_path):
     import helpers
     from albert_tf import checkpoints
-    from albert_tf import convert
+    from albert_tf.checkpoints import convert
     from albert_tf.models import AlbertPretrainer
 
     config = helpers.tiny_config(vocab_size=320)

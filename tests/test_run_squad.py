@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import helpers
-from albert_tf import squad_metrics
+from albert_tf.metrics import squad as squad_metrics
 from conftest import make_sentences
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

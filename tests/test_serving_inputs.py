@@ -10,13 +10,13 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
 import helpers
-from albert_tf import export
-from albert_tf import export_squad
 from albert_tf.models import AlbertClassifier
 from albert_tf.models import AlbertMultipleChoice
 from albert_tf.models import AlbertPretrainer
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
+from albert_tf.serving import export
+from albert_tf.serving import squad as export_squad
 
 SEQ = 24
 Error = tf.errors.InvalidArgumentError

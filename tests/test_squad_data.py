@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from albert_tf import squad_metrics
 from albert_tf.data import squad
-from albert_tf.tokenization import FullTokenizer
+from albert_tf.metrics import squad as squad_metrics
 from albert_tf.tokenization import encode_ids
+from albert_tf.tokenization import FullTokenizer
 from albert_tf.tokenization import preprocess_text
 
 # Accents (precomposed), digits with commas, repeated and odd whitespace,

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from albert_tf import squad_metrics as m
+from albert_tf.metrics import squad as m
 
 Example = collections.namedtuple("Example", ["qas_id", "paragraph_text"])
 

@@ -4,7 +4,7 @@ Exact ties and the documented winner wherever a best item is picked (the
 v2 threshold sweep, the n-best, the max-context window), thresholds hit
 exactly, unequal start_n_top / end_n_top, the null score's window,
 duplicate answer texts and n_best_size=1. The expected values are written
-out here, never computed with albert_tf.squad_metrics itself.
+out here, never computed with albert_tf.metrics.squad itself.
 """
 
 import collections
@@ -12,8 +12,8 @@ import collections
 import numpy as np
 import pytest
 
-from albert_tf import squad_metrics as m
 from albert_tf.data import squad
+from albert_tf.metrics import squad as m
 
 Example = collections.namedtuple("Example", ["qas_id", "paragraph_text"])
 

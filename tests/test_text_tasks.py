@@ -14,8 +14,8 @@ import tensorflow as tf
 import helpers
 from albert_tf import distribute
 from albert_tf import optimization
-from albert_tf import tf1_names as names
 from albert_tf import training
+from albert_tf.checkpoints import tf1_names as names
 from albert_tf.preprocessing import Preprocessor
 from albert_tf.tasks import classification
 from albert_tf.text_tasks import AlbertTextClassifier

@@ -7,7 +7,7 @@ from albert_tf import AlbertMultipleChoice
 from albert_tf import AlbertPretrainer
 from albert_tf import AlbertSpanLabeler
 from albert_tf import AlbertSquadV2
-from albert_tf import tf1_names
+from albert_tf.checkpoints import tf1_names
 
 MODELS = [
     (AlbertEncoder, {}),

@@ -17,15 +17,15 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from albert_tf import export
 from albert_tf import fileio
-from albert_tf import glue_metrics
 from albert_tf import losses
 from albert_tf import optimization
 from albert_tf import training
 from albert_tf.config import AlbertConfig
 from albert_tf.data import glue
+from albert_tf.metrics import glue as glue_metrics
 from albert_tf.models import AlbertClassifier
+from albert_tf.serving import export
 from albert_tf.tasks import finetune
 from albert_tf.tokenization import full_tokenizer
 

@@ -14,7 +14,6 @@ import tensorflow as tf
 from absl import logging
 from keras import ops
 
-from albert_tf import export
 from albert_tf import fileio
 from albert_tf import losses
 from albert_tf import optimization
@@ -23,6 +22,7 @@ from albert_tf import training
 from albert_tf.config import AlbertConfig
 from albert_tf.data import pretraining_input
 from albert_tf.models import AlbertPretrainer
+from albert_tf.serving import export
 from albert_tf.tasks import finetune
 
 KEY_METRIC = "masked_lm_accuracy"

@@ -16,7 +16,6 @@ import tensorflow as tf
 from absl import logging
 from keras import ops
 
-from albert_tf import export
 from albert_tf import fileio
 from albert_tf import losses
 from albert_tf import optimization
@@ -25,6 +24,7 @@ from albert_tf.config import AlbertConfig
 from albert_tf.data import cache
 from albert_tf.data import race
 from albert_tf.models import AlbertMultipleChoice
+from albert_tf.serving import export
 from albert_tf.tokenization import full_tokenizer
 
 KEY_METRIC = "eval_accuracy"

@@ -28,11 +28,11 @@ from keras import ops
 from albert_tf import fileio
 from albert_tf import losses
 from albert_tf import optimization
-from albert_tf import squad_metrics
 from albert_tf import training
 from albert_tf.config import AlbertConfig
 from albert_tf.data import cache
 from albert_tf.data import squad
+from albert_tf.metrics import squad as squad_metrics
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
 from albert_tf.tokenization import full_tokenizer
@@ -342,7 +342,7 @@ class SquadTask:
             if isinstance(v, float)))
 
     def export(self, model: keras.Model, export_dir: str) -> None:
-        from albert_tf import export_squad  # Only SQuAD exports need it.
+        from albert_tf.serving import squad as export_squad  # Only SQuAD exports need it.
 
         p = self.prediction
         export_squad.export_squad(

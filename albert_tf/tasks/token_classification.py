@@ -21,16 +21,16 @@ import tensorflow as tf
 from absl import logging
 from keras import ops
 
-from albert_tf import export_tokens
 from albert_tf import fileio
 from albert_tf import losses
 from albert_tf import optimization
-from albert_tf import token_metrics
 from albert_tf import training
 from albert_tf.config import AlbertConfig
 from albert_tf.data import cache
 from albert_tf.data import conll
+from albert_tf.metrics import tokens as token_metrics
 from albert_tf.models import AlbertTokenClassifier
+from albert_tf.serving import tokens as export_tokens
 from albert_tf.tokenization import full_tokenizer
 
 LABEL_LIST_FILE = "label_list.txt"

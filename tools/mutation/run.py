@@ -212,12 +212,9 @@ def run_module(name: str, spec: dict, work_dir: pathlib.Path,
 
 
 def main() -> None:
-    modules = json.loads(MODULES.read_text())
-    modules.pop("_comment", None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*",
-                        help=f"modules.json keys (default: all): "
-                        f"{', '.join(modules)}")
+                        help="modules.json keys (default: all)")
     parser.add_argument("--work_dir", default="/tmp/albert_tf_mutation")
     parser.add_argument("--max_children", type=int, default=1,
                         help="mutants run at once (the machine has 2 "
@@ -228,6 +225,8 @@ def main() -> None:
                         help="run this fraction of each module's mutants, "
                         "drawn with --seed (1.0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modules_file", default=str(MODULES),
+                        help="the module -> tests map (modules.json)")
     parser.add_argument("--summary", default=str(SUMMARY),
                         help="the JSON summary to merge results into")
     parser.add_argument("--rerun_survivors", action="store_true",
@@ -238,6 +237,8 @@ def main() -> None:
                         help="run nothing; rewrite the summary with the "
                         "current survivors.json reasons")
     args = parser.parse_args()
+    modules = json.loads(pathlib.Path(args.modules_file).read_text())
+    modules.pop("_comment", None)
     if args.summarize_only:
         path = pathlib.Path(args.summary)
         _write_summary(_read_summary(path), path)

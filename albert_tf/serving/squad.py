@@ -40,10 +40,10 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from albert_tf import export
-from albert_tf import serving_checks
 from albert_tf.models import AlbertSpanLabeler
 from albert_tf.models import AlbertSquadV2
+from albert_tf.serving import checks as serving_checks
+from albert_tf.serving import export
 from albert_tf.tokenization import in_graph
 from albert_tf.tokenization import text as text_lib
 

@@ -37,7 +37,7 @@ from absl import logging
 
 from albert_tf import fileio
 from albert_tf import quiet
-from albert_tf import serving_checks
+from albert_tf.serving import checks as serving_checks
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import in_graph
 

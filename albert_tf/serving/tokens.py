@@ -56,10 +56,10 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from albert_tf import export
-from albert_tf import serving_checks
-from albert_tf import token_metrics
+from albert_tf.metrics import tokens as token_metrics
 from albert_tf.models import AlbertTokenClassifier
+from albert_tf.serving import checks as serving_checks
+from albert_tf.serving import export
 from albert_tf.tokenization import in_graph
 
 _TEXT = serving_checks.unchecked_spec(tf.string)  # [B], checked in-graph.

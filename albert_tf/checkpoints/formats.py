@@ -15,7 +15,7 @@ was. Two policies:
 Formats:
 - TF1: the name-based checkpoints of google-research/albert (release
   tarballs, fine-tuned runs, TF-Hub `module/` variables), through the one
-  name table in `albert_tf.tf1_names`.
+  name table in `albert_tf.checkpoints.tf1_names`.
 - HF: a transformers directory (`config.json` + `model.safetensors` or a
   sharded index), read and written with safetensors' numpy API.
 - albert_tf: a TF2 object checkpoint of `tf.train.Checkpoint(model=model)`
@@ -40,8 +40,8 @@ from absl import logging
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from albert_tf import fileio
-from albert_tf import hf_names
-from albert_tf import tf1_names
+from albert_tf.checkpoints import hf_names
+from albert_tf.checkpoints import tf1_names
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
 
