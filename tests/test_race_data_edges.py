@@ -1,8 +1,12 @@
 """albert_tf.data.race length boundaries, written out by hand."""
 
+import json
+
+import numpy as np
 import pytest
 
 from albert_tf.data import race
+from albert_tf.tokenization.full_tokenizer import FullTokenizer
 
 
 def test_length_checks_allow_exactly_the_limits():
@@ -30,3 +34,149 @@ def test_pack_choice_keeps_the_qa_end_and_the_context_start():
     tokens, _ = race.pack_choice(context, qa[:3], 8, 3)
     assert tokens == [race.CLS, "c0", "c1", race.SEP, "q0", "q1", "q2",
                       race.SEP]
+
+
+# --- Hand-computed features with a word-level WordPiece vocabulary ----------
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d", "e", "f",
+         "q", "x", "y", "z", "w"]  # ids 0..14
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory):
+    path = tmp_path_factory.mktemp("race_vocab") / "vocab.txt"
+    path.write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+    return FullTokenizer(vocab_file=str(path), do_lower_case=True)
+
+
+def _ex(context, endings, label):
+    return race.RaceExample("id", 0, "high", context, tuple(endings), label,
+                            context, "q", tuple(endings))
+
+
+def test_an_unlabeled_example_gets_label_zero_and_is_real(words):
+    values = race.convert_single_example(
+        _ex("a b", ["q x", "q y", "q z", "q w"], None), 8, 3, words)
+    assert values["label_ids"] == [0]
+    assert values["is_real_example"] == [1]
+    # Choice 0: [CLS] a b [SEP] q x [SEP] + 1 pad.
+    assert values["input_ids"][:8] == [2, 4, 5, 3, 10, 11, 3, 0]
+    assert values["segment_ids"][:8] == [0, 0, 0, 0, 1, 1, 1, 0]
+    assert values["input_mask"][8:16] == [1] * 7 + [0]
+    values = race.convert_single_example(
+        _ex("a b", ["q x", "q y", "q z", "q w"], 3), 8, 3, words)
+    assert values["label_ids"] == [3]
+
+
+def test_make_dataset_keeps_the_full_length_unless_asked(tmp_path, words):
+    path = str(tmp_path / "race.tf_record")
+    examples = [_ex("a b c", ["x", "y", "z", "q w"], 1),  # Longest: 8.
+                _ex("a", ["x", "y", "z", "w"], 2)]
+    assert race.write_features(examples, 12, 4, words, path) == 2
+    batch = next(iter(race.make_dataset(path, 12, 2, False)))
+    assert batch["input_ids"].shape == (2, 4, 12)
+    batch = next(iter(race.make_dataset(path, 12, 2, False,
+                                        pad_to_multiple=4)))
+    # [CLS] a b c [SEP] q w [SEP] = 8 real pieces, a multiple of 4 already.
+    for name in ("input_ids", "input_mask", "segment_ids"):
+        assert batch[name].shape == (2, 4, 8), name
+    np.testing.assert_array_equal(batch["input_ids"][0, 3],
+                                  [2, 4, 5, 6, 3, 10, 14, 3])
+    np.testing.assert_array_equal(batch["input_ids"][1, 0],
+                                  [2, 4, 3, 11, 3, 0, 0, 0])
+    assert batch["label_ids"].numpy().tolist() == [1, 2]
+
+
+def _write_level(root, split, level, articles, original=False):
+    directory = root / "RACE" / split / level
+    directory.mkdir(parents=True, exist_ok=True)
+    if original:
+        (directory / "all.txt").write_text(
+            "".join(json.dumps(a) + "\n" for a in articles))
+    else:
+        for n, article in enumerate(articles):
+            (directory / f"{n}.txt").write_text(json.dumps(article))
+    return directory
+
+
+def _art(article_id, answers=("A",)):
+    return {"id": article_id, "article": "a b", "questions": ["q?"],
+            "options": [["x", "y", "z", "w"]], "answers": list(answers)}
+
+
+def test_each_split_reads_its_own_directory(tmp_path):
+    for split in ("train", "dev", "test"):
+        _write_level(tmp_path, split, "high", [_art(f"{split}-1")])
+    processor = race.RaceProcessor(high_only=True)
+    assert [e.example_id for e in processor.get_train_examples(
+        str(tmp_path))] == ["train-1"]
+    assert [e.example_id for e in processor.get_dev_examples(
+        str(tmp_path))] == ["dev-1"]
+    assert [e.example_id for e in processor.get_test_examples(
+        str(tmp_path))] == ["test-1"]
+
+
+def test_no_questions_message_names_the_split_and_levels(tmp_path):
+    (tmp_path / "RACE" / "train" / "middle").mkdir(parents=True)
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(middle_only=True).get_train_examples(
+            str(tmp_path))
+    assert str(e.value) == (
+        f"no RACE questions in {tmp_path}/RACE/train for levels ['middle'] "
+        "(expected *.txt JSON articles or all.txt in each level directory)")
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor().get_examples(str(tmp_path), "valid")
+    assert str(e.value) == ("RACE split 'valid' must be one of "
+                            "['train', 'dev', 'test']")
+
+
+def test_answers_are_stripped_and_must_be_a_to_d(tmp_path):
+    _write_level(tmp_path, "dev", "high", [_art("1", answers=[" C\n"])])
+    examples = race.RaceProcessor(high_only=True).get_dev_examples(
+        str(tmp_path))
+    assert [e.label for e in examples] == [2]
+    directory = _write_level(tmp_path, "test", "high",
+                             [_art("1", answers=[2])])
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(high_only=True).get_test_examples(str(tmp_path))
+    assert str(e.value) == (f"{directory}/0.txt: question 0: answer 2 is "
+                            "not one of A, B, C, D")
+
+
+def test_article_ids_must_be_non_empty_unique_strings(tmp_path):
+    directory = _write_level(tmp_path, "dev", "high", [_art("")])
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(high_only=True).get_dev_examples(str(tmp_path))
+    assert str(e.value) == (f"{directory}/0.txt: 'id' must be a non-empty "
+                            "string, got ''")
+    directory = _write_level(tmp_path, "train", "high", [_art("s"), _art("s")],
+                             original=True)
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(high_only=True).get_train_examples(str(tmp_path))
+    assert str(e.value) == (
+        f"{directory}/all.txt:2: article id 's' also appears at "
+        f"{directory}/all.txt:1; ids must be unique (predictions are keyed "
+        "by id)")
+
+
+def test_source_files_prefer_all_txt_and_sort_article_files(tmp_path):
+    middle = _write_level(tmp_path, "dev", "middle", [_art("m")],
+                          original=True)
+    (middle / "9.txt").write_text("{}")  # Ignored beside all.txt.
+    high = tmp_path / "RACE" / "dev" / "high"
+    high.mkdir()
+    for name in ("10.txt", "2.txt", ".hidden.txt", "notes.md"):
+        (high / name).write_text("{}")
+    assert race.RaceProcessor().source_files(str(tmp_path), "dev") == [
+        f"{middle}/all.txt", f"{high}/10.txt", f"{high}/2.txt"]
+    # A missing level directory contributes nothing.
+    assert race.RaceProcessor().source_files(str(tmp_path), "test") == []
+
+
+def test_process_text_preprocesses_only_with_spm():
+    assert race.RaceProcessor().process_text("Héllo  Wörld") == (
+        "hello world")
+    assert race.RaceProcessor(do_lower_case=False).process_text(
+        "Héllo  Wörld") == "Hello World"
+    assert race.RaceProcessor(use_spm=False).process_text(
+        "Héllo  Wörld") == "Héllo  Wörld"
