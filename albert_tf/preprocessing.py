@@ -1,6 +1,7 @@
 """Preprocessor: raw strings -> the model's features, as a Keras layer.
 
-The in-graph tokenizer the SavedModel exports use (tokenization.in_graph)
+The in-graph tokenizer the SavedModel exports use (tokenization.in_graph:
+SentencePiece, or WordPiece for a vocab.txt such as the Chinese releases')
 plus the original's packing (classifier_utils.convert_single_example:
 [CLS] a [SEP] (b [SEP]), the pair truncated by _truncate_seq_pair), padded
 to a fixed `sequence_length`. It runs inside tf.data pipelines (the task
@@ -19,8 +20,10 @@ import tensorflow as tf
 
 from albert_tf.serving import export
 from albert_tf.tokenization import in_graph
+from albert_tf.tokenization import wordpiece
 
 SPM_ASSET = "spiece.model"
+VOCAB_ASSET = "vocab.txt"
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -29,11 +32,17 @@ class Preprocessor(keras.layers.Layer):
 
     Each output is int32 [B, sequence_length]; ids equal FullTokenizer plus
     the original feature code (tests/test_preprocessing.py checks it on
-    held-out text). The SentencePiece model travels with the layer: it is a
-    Keras asset of `.keras` files and a resource of SavedModels.
+    held-out text). The SentencePiece model (or vocab.txt) travels with the
+    layer: it is a Keras asset of `.keras` files and a resource of
+    SavedModels.
+
+    Give `spm_model_file`, or `vocab_file` for a WordPiece vocabulary (the
+    original's FullTokenizer without SentencePiece: BasicTokenizer +
+    WordPiece, as the Chinese ALBERT releases use).
 
     Example:
         preprocessor = Preprocessor("30k-clean.model", sequence_length=128)
+        zh = Preprocessor(vocab_file="vocab_chinese.txt", sequence_length=128)
         features = preprocessor(tf.constant(["A sentence.", "Another."]))
         pairs = preprocessor((tf.constant(["Question?"]),
                               tf.constant(["The passage."])))
@@ -41,22 +50,29 @@ class Preprocessor(keras.layers.Layer):
 
     def __init__(self, spm_model_file: str | None = None,
                  do_lower_case: bool = True, sequence_length: int = 128,
-                 **kwargs):
+                 vocab_file: str | None = None, **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(trainable=False, **kwargs)
         if sequence_length < 3:
             raise ValueError(f"sequence_length={sequence_length} must be >= 3 "
                              f"([CLS] piece [SEP])")
+        if spm_model_file is not None and vocab_file is not None:
+            raise ValueError("give spm_model_file or vocab_file, not both "
+                             "(as FullTokenizer, SentencePiece would win)")
         self.do_lower_case = bool(do_lower_case)
         self.sequence_length = int(sequence_length)
         self._spm_model = None
+        self._vocab = None
         self.tokenizer = None
-        if spm_model_file is not None:
-            if not tf.io.gfile.exists(spm_model_file):
-                raise FileNotFoundError(
-                    f"spm_model_file not found: {spm_model_file}")
-            with tf.io.gfile.GFile(spm_model_file, "rb") as f:
-                self._set_spm_model(f.read(), spm_model_file)
+        for path, setter, flag in (
+                (spm_model_file, self._set_spm_model, "spm_model_file"),
+                (vocab_file, self._set_vocab, "vocab_file")):
+            if path is None:
+                continue
+            if not tf.io.gfile.exists(path):
+                raise FileNotFoundError(f"{flag} not found: {path}")
+            with tf.io.gfile.GFile(path, "rb") as f:
+                setter(f.read(), path)
         self.built = True
 
     def _set_spm_model(self, spm_model: bytes, source: str) -> None:
@@ -69,12 +85,24 @@ class Preprocessor(keras.layers.Layer):
         self._spm_model = spm_model
         self.tokenizer = tokenizer
 
+    def _set_vocab(self, vocab: bytes, source: str) -> None:
+        try:
+            tokenizer = in_graph.InGraphWordpieceTokenizer(
+                wordpiece.parse_vocab(vocab, source),
+                do_lower_case=self.do_lower_case)
+        except ValueError as e:
+            raise ValueError(f"{source}: not a WordPiece vocab.txt ({e})"
+                             ) from e
+        self._vocab = vocab
+        self.tokenizer = tokenizer
+
     def call(self, inputs):
         """inputs: strings [B] or [B, 1], or a (text_a, text_b) pair."""
         if self.tokenizer is None:
             raise ValueError(
-                "this Preprocessor has no SentencePiece model: build it with "
-                "spm_model_file=..., or load it with keras.saving.load_model")
+                "this Preprocessor has no vocabulary: build it with "
+                "spm_model_file=... or vocab_file=..., or load it with "
+                "keras.saving.load_model")
         if isinstance(inputs, dict):
             texts = [inputs[k] for k in ("text_a", "text_b") if k in inputs]
         elif isinstance(inputs, (tuple, list)):
@@ -108,16 +136,25 @@ class Preprocessor(keras.layers.Layer):
         return {**config, "do_lower_case": self.do_lower_case,
                 "sequence_length": self.sequence_length}
 
-    # Keras saving: the SentencePiece model is an asset of the .keras file.
+    # Keras saving: the SentencePiece model (or vocab.txt) is an asset of
+    # the .keras file.
     def save_assets(self, dir_path):
-        if self._spm_model is not None:
-            with open(os.path.join(dir_path, SPM_ASSET), "wb") as f:
-                f.write(self._spm_model)
+        for data, name in ((self._spm_model, SPM_ASSET),
+                           (self._vocab, VOCAB_ASSET)):
+            if data is not None:
+                with open(os.path.join(dir_path, name), "wb") as f:
+                    f.write(data)
 
     def load_assets(self, dir_path):
-        path = os.path.join(dir_path, SPM_ASSET)
-        with open(path, "rb") as f:
-            self._set_spm_model(f.read(), path)
+        for name, setter in ((SPM_ASSET, self._set_spm_model),
+                             (VOCAB_ASSET, self._set_vocab)):
+            path = os.path.join(dir_path, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    setter(f.read(), path)
+                return
+        raise FileNotFoundError(f"{dir_path}: the saved Preprocessor has "
+                                f"neither {SPM_ASSET} nor {VOCAB_ASSET}")
 
 
 def _as_text_vector(text, name: str) -> tf.Tensor:
@@ -148,20 +185,22 @@ class MultipleChoicePreprocessor(Preprocessor):
 
     def __init__(self, spm_model_file: str | None = None,
                  do_lower_case: bool = True, sequence_length: int = 512,
-                 max_qa_length: int = 128, **kwargs):
+                 max_qa_length: int = 128, vocab_file: str | None = None,
+                 **kwargs):
         from albert_tf.data import race
 
         race.check_lengths(sequence_length, max_qa_length)
         self.max_qa_length = int(max_qa_length)
         super().__init__(spm_model_file, do_lower_case=do_lower_case,
-                         sequence_length=sequence_length, **kwargs)
+                         sequence_length=sequence_length,
+                         vocab_file=vocab_file, **kwargs)
 
     def call(self, inputs):
         from albert_tf.data import race
 
         if self.tokenizer is None:
             raise ValueError("this MultipleChoicePreprocessor has no "
-                             "SentencePiece model")
+                             "vocabulary")
         if isinstance(inputs, dict):
             inputs = [inputs[k] for k in ("article", "question", "options")]
         if not isinstance(inputs, (tuple, list)) or len(inputs) != 3:

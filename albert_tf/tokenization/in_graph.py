@@ -44,6 +44,7 @@ from tensorflow_text.python.ops import sentencepiece_tokenizer
 
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import text as text_lib
+from albert_tf.tokenization import wordpiece
 
 _UNDERLINE = text_lib.SPIECE_UNDERLINE
 
@@ -78,9 +79,16 @@ def _code_point_table(mapping: dict[int, str]
     return np.array(keys, np.int32), starts.astype(np.int64), values
 
 
+def _lower_bound(sorted_values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """tf.searchsorted(sorted_values, x) for integers x > INT_MIN, as the
+    upper bound of x - 1: TFLite runs UpperBound (a flex op) but has no
+    kernel for LowerBound (serving/tflite.py)."""
+    return tf.searchsorted(sorted_values, x - 1, side="right")
+
+
 def _is_in(sorted_values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     """x [N] int32 -> bool [N]: x is in `sorted_values` [K] (K > 0)."""
-    idx = tf.searchsorted(sorted_values, x)
+    idx = _lower_bound(sorted_values, x)
     idx = tf.minimum(idx, tf.size(sorted_values) - 1)
     return tf.gather(sorted_values, idx) == x
 
@@ -103,7 +111,7 @@ def _map_code_points(cps: tf.RaggedTensor, keys: tf.Tensor,
     replacement of keys[k] is values[starts[k]:starts[k + 1]] (maybe empty).
     """
     flat = cps.flat_values  # [N]
-    idx = tf.minimum(tf.searchsorted(keys, flat), tf.size(keys) - 1)  # [N]
+    idx = tf.minimum(_lower_bound(keys, flat), tf.size(keys) - 1)  # [N]
     hit = tf.gather(keys, idx) == flat  # [N]
     first = tf.gather(starts, idx)  # [N]
     lengths = tf.where(hit, tf.gather(starts, idx + 1) - first, 1)  # [N]
@@ -286,3 +294,118 @@ class InGraphTokenizer(tf.Module):
         """Raw text [B] -> ids [B, (T)] int32."""
         pieces = self.tokenize_pieces(text)
         return tf.ragged.map_flat_values(self._sp.string_to_id, pieces)
+
+
+def _space_around(cps: tf.RaggedTensor, mask: tf.Tensor) -> tf.RaggedTensor:
+    """Puts a space before and after each code point where `mask` [N].
+
+    cps [B, (N)] -> [B, (N')]: BasicTokenizer's CJK spacing, and its
+    punctuation split once words are joined by spaces again.
+    """
+    flat = cps.flat_values  # [N]
+    space = tf.fill(tf.shape(flat), tf.constant(0x20, flat.dtype))
+    triple = tf.stack([space, flat, space], axis=1)  # [N, 3]
+    keep = tf.stack([mask, tf.ones_like(mask), mask], axis=1)  # [N, 3]
+    spaced = tf.ragged.boolean_mask(triple, keep)  # [N, (1 or 3)]
+    return cps.with_flat_values(spaced).merge_dims(1, 2)
+
+
+class InGraphWordpieceTokenizer(tf.Module):
+    """String tensor [B] -> ragged int32 ids [B, (T)], as FullTokenizer with
+    a vocab.txt (BasicTokenizer + WordpieceTokenizer, tokenization.py).
+
+    BasicTokenizer's steps are per-code-point tables from the same Python
+    predicates (tokenization.wordpiece), on tf.strings.unicode_decode code
+    points, not tf_text's BertTokenizer: that one case-folds with NFKC
+    (e.g. "ﬁ" -> "fi", "ß" -> "ss") where the original lowercases and
+    NFD-strips, and its ICU is another Unicode version. The greedy
+    longest-match-first WordPiece itself is tf_text's WordpieceTokenizer
+    (the same algorithm); a word over 200 characters is "[UNK]" as in the
+    original (counted in characters, not tf_text's bytes).
+
+    Invalid UTF-8 (never produced from a Python str) is read as U+FFFD,
+    which _clean_text drops; the original's convert_to_unicode drops it
+    with errors="ignore", so the result is the same.
+    """
+
+    def __init__(self, vocab: list[str] | dict[str, int],
+                 do_lower_case: bool = True, name: str | None = None):
+        super().__init__(name=name)
+        if not isinstance(vocab, dict):
+            vocab = {token: i for i, token in reversed(list(enumerate(vocab)))}
+        missing = [t for t in full_tokenizer.WORDPIECE_SPECIAL_TOKENS
+                   if t not in vocab]
+        if missing:
+            raise ValueError(f"vocab: missing special tokens {missing}")
+        self.do_lower_case = do_lower_case
+        self.vocab_size = max(vocab.values()) + 1
+        self._clean = _code_point_table(wordpiece.clean_text_map())
+        self._cjk = tf.constant(np.array(wordpiece.cjk_ranges(), np.int32))
+        self._punctuation = np.array(wordpiece.punctuation_code_points(),
+                                     np.int32)
+        if do_lower_case:
+            self._lower = _code_point_table(text_lib.lower_map())
+            self._ignorable, self._cased = (
+                np.array(v, np.int32) for v in text_lib.final_sigma_classes())
+            self._accents = _code_point_table(wordpiece.strip_accents_map())
+        tokens = list(vocab)
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(tokens), tf.constant([vocab[t] for t in tokens],
+                                                 tf.int64)),
+            default_value=-1)
+        self._unk = wordpiece.UNK_TOKEN
+        # A word of at most 200 characters has at most 800 UTF-8 bytes.
+        self._wordpiece = tf_text.WordpieceTokenizer(
+            self._table, suffix_indicator="##",
+            max_bytes_per_word=4 * wordpiece.MAX_INPUT_CHARS_PER_WORD,
+            token_out_type=tf.int64, unknown_token=self._unk)
+
+    @classmethod
+    def from_file(cls, vocab_file: str, **kwargs
+                  ) -> "InGraphWordpieceTokenizer":
+        return cls(wordpiece.load_vocab(vocab_file), **kwargs)
+
+    def normalize(self, text: tf.Tensor) -> tf.Tensor:
+        """The original's process_text without SentencePiece: unchanged.
+
+        (Its callers, e.g. race_utils, preprocess only when using SPM; the
+        BasicTokenizer steps happen in `words`.)
+        """
+        return text
+
+    def _is_cjk(self, flat: tf.Tensor) -> tf.Tensor:
+        ranges = self._cjk  # [R, 2]
+        inside = ((flat[:, None] >= ranges[None, :, 0])
+                  & (flat[:, None] <= ranges[None, :, 1]))  # [N, R]
+        return tf.reduce_any(inside, axis=1)  # [N]
+
+    def words(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """BasicTokenizer.tokenize: raw text [B] -> words [B, (W)]."""
+        cps = tf.strings.unicode_decode(
+            text, "UTF-8", errors="replace")  # [B, (N)] int32
+        cps = _map_code_points(cps, *self._clean)
+        cps = _space_around(cps, self._is_cjk(cps.flat_values))
+        if self.do_lower_case:
+            # Lowercasing the joined words equals lowering each word: the
+            # spaces between them are neither cased nor case-ignorable.
+            cps = _final_sigma(cps, self._ignorable, self._cased)
+            cps = _map_code_points(cps, *self._lower)
+            cps = _map_code_points(cps, *self._accents)
+        cps = _space_around(cps, _is_in(self._punctuation, cps.flat_values))
+        joined = tf.strings.unicode_encode(cps, "UTF-8")  # [B]
+        return tf.strings.split(joined)  # Only " " is left to split on.
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def __call__(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Raw text [B] -> ids [B, (T)] int32."""
+        words = self.words(text)  # [B, (W)]
+        too_long = tf.strings.length(
+            words.flat_values,
+            unit="UTF8_CHAR") > wordpiece.MAX_INPUT_CHARS_PER_WORD
+        # "[UNK]" cannot come from text (brackets are punctuation), and
+        # WordPiece maps it to itself.
+        words = words.with_flat_values(
+            tf.where(too_long, self._unk, words.flat_values))
+        ids = self._wordpiece.tokenize(words)  # [B, (W), (P)] int64
+        return tf.cast(ids.merge_dims(1, 2), tf.int32)

@@ -11,6 +11,7 @@ punctuation, then greedy longest-match-first WordPiece with `##` suffixes.
 from __future__ import annotations
 
 import collections
+import functools
 import unicodedata
 
 UNK_TOKEN = "[UNK]"
@@ -25,19 +26,25 @@ _CJK_RANGES = (
 
 
 def load_vocab(vocab_file: str) -> "collections.OrderedDict[str, int]":
-    """vocab.txt -> {token: id}; first column of each line, first wins.
+    """vocab.txt -> {token: id}; see `parse_vocab`."""
+    with open(vocab_file, "rb") as reader:
+        return parse_vocab(reader.read(), vocab_file)
+
+
+def parse_vocab(data: bytes, source: str
+                ) -> "collections.OrderedDict[str, int]":
+    """vocab.txt bytes -> {token: id}; first column of each line, first wins.
 
     As the original: a blank line is the token " ", and a repeated token
-    keeps its first id (later ids are then never produced).
+    keeps its first id (later ids are then never produced). `source` names
+    the file in errors.
     """
     vocab: collections.OrderedDict[str, int] = collections.OrderedDict()
-    with open(vocab_file, "rb") as reader:
-        data = reader.read()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
-        raise ValueError(f"{vocab_file}:{line}: not UTF-8 (byte "
+        raise ValueError(f"{source}:{line}: not UTF-8 (byte "
                          f"{data[e.start]:#04x} at byte offset {e.start}); "
                          f"vocab files are UTF-8") from None
     lines = text.split("\n")  # As the original's readline: "\n" only.
@@ -162,3 +169,68 @@ class WordpieceTokenizer:
                 start = end
             output_tokens.extend(sub_tokens)
         return output_tokens
+
+
+# Per-code-point tables of BasicTokenizer's steps, for the in-graph
+# tokenizer (tokenization.in_graph.InGraphWordpieceTokenizer). They come
+# from the predicates above and this Python's `unicodedata`, so the graph
+# applies exactly the Unicode version the Python path does.
+
+def _scalar_values() -> range:
+    return range(0x110000)
+
+
+@functools.lru_cache(maxsize=None)
+def clean_text_map() -> dict[int, str]:
+    """_clean_text per code point, plus the whitespace str.split() adds.
+
+    NUL, U+FFFD and controls -> "" (dropped); BERT's whitespace -> " ". The
+    other separators str.split() splits on (U+2028, U+2029, ...) survive
+    _clean_text but end a word in whitespace_tokenize, so they map to " "
+    too; controls that str.split() would split on (U+001C-U+001F, U+0085)
+    are dropped first, as in _clean_text.
+    """
+    table = {}
+    for cp in _scalar_values():
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        char = chr(cp)
+        if cp == 0 or cp == 0xFFFD or _is_control(char):
+            table[cp] = ""
+        elif _is_whitespace(char) or char.isspace():
+            if char != " ":
+                table[cp] = " "
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def strip_accents_map() -> dict[int, str]:
+    """NFD + drop category Mn (_strip_accents) of each code point it changes.
+
+    Per code point, NFD differs from NFD of the string only by the
+    canonical reordering of adjacent combining marks; Mn marks are dropped
+    anyway, so only two adjacent non-Mn marks with non-zero combining
+    classes out of order (25 code points, e.g. viramas, U+1D165) could
+    differ, which real text does not have.
+    """
+    table = {}
+    for cp in _scalar_values():
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        char = chr(cp)
+        out = BasicTokenizer._strip_accents(char)  # noqa: SLF001
+        if out != char:
+            table[cp] = out
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def punctuation_code_points() -> tuple[int, ...]:
+    """Every code point _split_on_punctuation makes a word of its own."""
+    return tuple(cp for cp in _scalar_values()
+                 if not 0xD800 <= cp <= 0xDFFF and _is_punctuation(chr(cp)))
+
+
+def cjk_ranges() -> tuple[tuple[int, int], ...]:
+    """The inclusive code point ranges spaced out as CJK ideographs."""
+    return _CJK_RANGES
