@@ -47,6 +47,7 @@ import random
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from absl import logging
+import numpy as np
 import sentencepiece as spm
 import tensorflow as tf
 
@@ -230,6 +231,14 @@ def _read_qa(qa: Any, context: str, is_training: bool, path: str,
                    f"{where}: answers[0]")
     return SquadExample(qas_id, question, context, texts[0], start, False,
                         texts)
+
+
+def example_from_qa(qa: Mapping, context: str, is_training: bool,
+                    where: str) -> SquadExample:
+    """One question in the JSON layout ({"id", "question", "answers",
+    "is_impossible"}) on `context`, checked as read_squad_examples checks
+    a file's: for callers holding the data in memory (the Keras task)."""
+    return _read_qa(qa, context, is_training, "input", where)
 
 
 def shuffle_training_examples(examples: Sequence[SquadExample],
@@ -845,6 +854,17 @@ def feature_spec(max_seq_length: int, is_training: bool,
         for name in features_lib.SQUAD_TRAINING_ONLY:
             del schema[name]
     return features_lib.to_tf_spec(schema, L=max_seq_length)
+
+
+def feature_arrays(features: Sequence[SquadFeature], max_seq_length: int,
+                   is_training: bool, version_2_with_negative: bool
+                   ) -> dict:
+    """Features -> int32 arrays [N, ...]: what make_dataset yields from the
+    TFRecords write_features makes of them, held in memory instead."""
+    spec = feature_spec(max_seq_length, is_training, version_2_with_negative)
+    rows = [_tfrecord_values(feature, is_training) for feature in features]
+    return {name: np.asarray([row[name] for row in rows], np.int32).reshape(
+                [len(rows), *spec[name].shape]) for name in spec}
 
 
 # The [B, L] features that dynamic padding cuts (p_mask: v2 only).

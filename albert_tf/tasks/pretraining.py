@@ -82,26 +82,30 @@ class PretrainingTask:
         return losses.pretraining_denominators(features, num_replicas)
 
     def metric_sums(self, outputs, features) -> dict:
-        """The original eval metrics as exact (sum, count) pairs."""
-        weights = ops.cast(features["masked_lm_weights"], "float32")
-        ids = features["masked_lm_ids"]
-        mlm_nll = losses.per_example_nll(outputs["mlm_logits"], ids)
-        mlm_correct = ops.cast(ops.equal(
-            ops.argmax(outputs["mlm_logits"], -1), ops.cast(ids, "int64")),
-            "float32")
-        labels = ops.reshape(features["next_sentence_labels"], (-1,))
-        sop_nll = losses.per_example_nll(outputs["sop_logits"], labels)
-        sop_correct = ops.cast(ops.equal(
-            ops.argmax(outputs["sop_logits"], -1), ops.cast(labels, "int64")),
-            "float32")
-        count = ops.cast(ops.shape(labels)[0], "float32")
-        return {
-            "masked_lm_accuracy": (ops.sum(weights * mlm_correct),
-                                   ops.sum(weights)),
-            "masked_lm_loss": (ops.sum(weights * mlm_nll), ops.sum(weights)),
-            "sentence_order_accuracy": (ops.sum(sop_correct), count),
-            "sentence_order_loss": (ops.sum(sop_nll), count),
-        }
+        return metric_sums(outputs, features)
+
+
+def metric_sums(outputs: dict, features: dict) -> dict:
+    """The original eval metrics as exact (sum, count) pairs."""
+    weights = ops.cast(features["masked_lm_weights"], "float32")
+    ids = features["masked_lm_ids"]
+    mlm_nll = losses.per_example_nll(outputs["mlm_logits"], ids)
+    mlm_correct = ops.cast(ops.equal(
+        ops.argmax(outputs["mlm_logits"], -1), ops.cast(ids, "int64")),
+        "float32")
+    labels = ops.reshape(features["next_sentence_labels"], (-1,))
+    sop_nll = losses.per_example_nll(outputs["sop_logits"], labels)
+    sop_correct = ops.cast(ops.equal(
+        ops.argmax(outputs["sop_logits"], -1), ops.cast(labels, "int64")),
+        "float32")
+    count = ops.cast(ops.shape(labels)[0], "float32")
+    return {
+        "masked_lm_accuracy": (ops.sum(weights * mlm_correct),
+                               ops.sum(weights)),
+        "masked_lm_loss": (ops.sum(weights * mlm_nll), ops.sum(weights)),
+        "sentence_order_accuracy": (ops.sum(sop_correct), count),
+        "sentence_order_loss": (ops.sum(sop_nll), count),
+    }
 
 
 def check_input_files(input_file: str, flag: str = "input_file"

@@ -97,6 +97,48 @@ def _check_v1_data(path: str, flag: str) -> None:
                         f"--version_2_with_negative for v2.0")
 
 
+def per_example_loss(outputs: dict, features: dict, v2: bool):
+    """The original's span loss per example [B]: v1 (CE_start + CE_end) / 2
+    (run_squad_v1 model_fn); v2 adds 0.5 * sigmoid-CE of the answer class
+    (squad_utils.v2_model_fn). Shared by SquadTask and the Keras
+    AlbertTextQuestionAnswerer."""
+    if v2:
+        # start/end_log_probs are already log-softmaxed (masked by
+        # p_mask); log_softmax leaves them unchanged.
+        start, end = outputs["start_log_probs"], outputs["end_log_probs"]
+    else:
+        start, end = outputs["start_logits"], outputs["end_logits"]
+    span = 0.5 * (losses.per_example_nll(start,
+                                         features["start_positions"])
+                  + losses.per_example_nll(end,
+                                           features["end_positions"]))
+    if not v2:
+        return span  # [B]
+    # squad_utils.v2_model_fn: + 0.5 * sigmoid CE of the answer class.
+    logits = ops.cast(outputs["cls_logits"], "float32")  # [B]
+    labels = ops.cast(ops.reshape(features["is_impossible"], (-1,)),
+                      "float32")
+    cls = ops.maximum(logits, 0) - logits * labels + ops.log1p(
+        ops.exp(-ops.abs(logits)))
+    return span + 0.5 * cls
+
+
+def loss_terms(outputs: dict, features: dict, v2: bool) -> dict:
+    """The training.Task loss terms: per_example_loss's mean over the batch."""
+    return {"loss": losses.mean_terms(per_example_loss(outputs, features, v2))}
+
+
+def metric_sums(outputs: dict, features: dict, v2: bool) -> dict:
+    """Training logs only: how often the start position is argmax."""
+    start = outputs["start_log_probs" if v2 else "start_logits"]
+    correct = ops.cast(ops.equal(
+        ops.argmax(start, -1),
+        ops.cast(ops.reshape(features["start_positions"], (-1,)),
+                 "int64")), "float32")
+    return {"start_accuracy": (ops.sum(correct), ops.cast(
+        ops.shape(correct)[0], "float32"))}
+
+
 class SquadTask:
     """AlbertSpanLabeler (v1) or AlbertSquadV2 (v2): a FineTuneTask."""
 
@@ -173,44 +215,15 @@ class SquadTask:
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         return optimization.build_optimizer(self.optimizer_config, self.dtype)
 
-    def _per_example_loss(self, outputs, features):
-        if self.v2:
-            # start/end_log_probs are already log-softmaxed (masked by
-            # p_mask); log_softmax leaves them unchanged.
-            start, end = outputs["start_log_probs"], outputs["end_log_probs"]
-        else:
-            start, end = outputs["start_logits"], outputs["end_logits"]
-        span = 0.5 * (losses.per_example_nll(start,
-                                             features["start_positions"])
-                      + losses.per_example_nll(end,
-                                               features["end_positions"]))
-        if not self.v2:
-            return span  # [B]
-        # squad_utils.v2_model_fn: + 0.5 * sigmoid CE of the answer class.
-        logits = ops.cast(outputs["cls_logits"], "float32")  # [B]
-        labels = ops.cast(ops.reshape(features["is_impossible"], (-1,)),
-                          "float32")
-        cls = ops.maximum(logits, 0) - logits * labels + ops.log1p(
-            ops.exp(-ops.abs(logits)))
-        return span + 0.5 * cls
-
     def loss_terms(self, outputs, features, num_replicas: int) -> dict:
-        return {"loss": losses.mean_terms(
-            self._per_example_loss(outputs, features))}
+        return loss_terms(outputs, features, self.v2)
 
     def loss_denominators(self, features, num_replicas: int) -> dict:
         """loss_terms' denominator (examples in the batch), for accumulation."""
         return {"loss": losses.example_count(features["input_ids"])}
 
     def metric_sums(self, outputs, features) -> dict:
-        """Training logs only: how often the start position is argmax."""
-        start = outputs["start_log_probs" if self.v2 else "start_logits"]
-        correct = ops.cast(ops.equal(
-            ops.argmax(start, -1),
-            ops.cast(ops.reshape(features["start_positions"], (-1,)),
-                     "int64")), "float32")
-        return {"start_accuracy": (ops.sum(correct), ops.cast(
-            ops.shape(correct)[0], "float32"))}
+        return metric_sums(outputs, features, self.v2)
 
     # ----------------------------------------------- finetune.FineTuneTask -
 

@@ -43,6 +43,35 @@ SPLITS = ("train", "eval", "predict")
 _LOSS_EPSILON = losses.MLM_LOSS_EPSILON
 
 
+def loss_terms(outputs: dict, features: dict, num_replicas: int = 1
+               ) -> dict:
+    """Mean cross-entropy over the labelled first pieces of the batch
+    (shared by TokenClassificationTask and AlbertTextTokenClassifier)."""
+    weights = ops.cast(features["label_weights"], "float32")  # [B, T]
+    nll = losses.per_example_nll(outputs["logits"],
+                                 features["label_ids"])  # [B, T]
+    return {"loss": (ops.sum(weights * nll),
+                     _denominator(features, num_replicas))}
+
+
+def _denominator(features, num_replicas: int):
+    # The epsilon is split over replicas so their sum adds it once.
+    return (ops.sum(ops.cast(features["label_weights"], "float32"))
+            + _LOSS_EPSILON / num_replicas)
+
+
+def metric_sums(outputs: dict, features: dict) -> dict:
+    """Token-level loss and accuracy over the labelled first pieces."""
+    weights = ops.cast(features["label_weights"], "float32")  # [B, T]
+    nll = losses.per_example_nll(outputs["logits"], features["label_ids"])
+    correct = ops.cast(ops.equal(
+        ops.argmax(outputs["logits"], -1),
+        ops.cast(features["label_ids"], "int64")), "float32")
+    count = ops.sum(weights)
+    return {"eval_loss": (ops.sum(weights * nll), count),
+            "eval_accuracy": (ops.sum(weights * correct), count)}
+
+
 class TokenClassificationTask:
     """AlbertTokenClassifier on CoNLL files (a finetune.FineTuneTask).
 
@@ -110,34 +139,15 @@ class TokenClassificationTask:
         return optimization.build_optimizer(self.optimizer_config, self.dtype)
 
     def loss_terms(self, outputs, features, num_replicas: int) -> dict:
-        """Mean cross-entropy over the labelled first pieces of the batch."""
-        weights = ops.cast(features["label_weights"], "float32")  # [B, T]
-        nll = losses.per_example_nll(outputs["logits"],
-                                     features["label_ids"])  # [B, T]
-        return {"loss": (ops.sum(weights * nll),
-                         self._denominator(features, num_replicas))}
+        return loss_terms(outputs, features, num_replicas)
 
     def loss_denominators(self, features, num_replicas: int) -> dict:
         """loss_terms' denominator (labelled first pieces), for
         accumulation: from the features alone."""
-        return {"loss": self._denominator(features, num_replicas)}
-
-    @staticmethod
-    def _denominator(features, num_replicas: int):
-        # The epsilon is split over replicas so their sum adds it once.
-        return (ops.sum(ops.cast(features["label_weights"], "float32"))
-                + _LOSS_EPSILON / num_replicas)
+        return {"loss": _denominator(features, num_replicas)}
 
     def metric_sums(self, outputs, features) -> dict:
-        weights = ops.cast(features["label_weights"], "float32")  # [B, T]
-        nll = losses.per_example_nll(outputs["logits"],
-                                     features["label_ids"])
-        correct = ops.cast(ops.equal(
-            ops.argmax(outputs["logits"], -1),
-            ops.cast(features["label_ids"], "int64")), "float32")
-        count = ops.sum(weights)
-        return {"eval_loss": (ops.sum(weights * nll), count),
-                "eval_accuracy": (ops.sum(weights * correct), count)}
+        return metric_sums(outputs, features)
 
     # ----------------------------------------------- finetune.FineTuneTask -
 
