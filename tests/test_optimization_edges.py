@@ -17,7 +17,7 @@ from albert_tf.optimization import WarmupPolynomialDecay
 from albert_tf.optimization import adamw
 
 
-# --- The schedule -------------------------------------------------------------
+# --- The schedule ------------------------------------------------------------
 
 def _rate(schedule, step):
     return float(schedule(tf.constant(step, tf.int64)))
@@ -71,7 +71,7 @@ def test_decay_power_and_one_step():
     assert _rate(schedule, 1) == 0.0
 
 
-# --- AdamW ----------------------------------------------------------------------
+# --- AdamW -------------------------------------------------------------------
 
 def test_variable_path_strips_only_a_trailing_output_index():
     keras_var = keras.Variable(np.zeros(2), name="bias")

@@ -158,7 +158,7 @@ def test_the_query_keeps_its_first_max_query_length_pieces():
     assert feats[0].doc_offset == 4
 
 
-# --- Conversion: ids, statistics, skipped examples ----------------------------
+# --- Conversion: ids, statistics, skipped examples ---------------------------
 
 def test_conversion_numbers_features_and_counts_them():
     examples = [
@@ -264,7 +264,7 @@ def test_eval_record_fields():
         "token_is_max_context": [1]}
 
 
-# --- Alignment ----------------------------------------------------------------
+# --- Alignment ---------------------------------------------------------------
 
 @pytest.mark.parametrize("pos,start,end", [
     (1, 6, 6),   # Between 5 and 7: a gap of one.
@@ -317,7 +317,7 @@ def test_lcs_table_value_when_the_corner_is_the_first_band_column():
     assert score == 0
 
 
-# --- Reading ------------------------------------------------------------------
+# --- Reading -----------------------------------------------------------------
 
 def _write(tmp_path, qas, name="f.json"):
     path = tmp_path / name
@@ -383,7 +383,7 @@ def test_feature_options_bounds():
         squad.FeatureOptions(max_seq_length=8, max_query_length=0)
 
 
-# --- Files and datasets ---------------------------------------------------------
+# --- Files and datasets ------------------------------------------------------
 
 def _squad_file(tmp_path):
     path = tmp_path / "train.json"

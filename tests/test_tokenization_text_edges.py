@@ -81,3 +81,59 @@ def test_check_text_names_the_surrogate():
     text.check_text("fine")
     with pytest.raises(ValueError, match="preprocess_text: lone surrogate"):
         text.preprocess_text("\udc80")
+
+
+# --- The per-code-point tables of the in-graph tokenizer ---------------------
+
+def test_whitespace_class_is_str_split_whitespace():
+    ws = text.whitespace_class()
+    for c in (" ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x85",
+              "\xa0", "\u2028", "\u3000"):
+        assert c in ws, hex(ord(c))
+    for c in ("a", "\u200b", "\ufeff", "_"):  # Zero-width: not split on.
+        assert c not in ws, hex(ord(c))
+    assert ws[0] == "\t" and ws[-1] == "\u3000"  # In code point order.
+
+
+def test_digit_code_points_are_str_isdigit():
+    digits = text.digit_code_points()
+    assert digits[:10] == list(range(0x30, 0x3A))
+    # ², ¹, Arabic-Indic 3, fullwidth 1.
+    for c in (0xB2, 0xB9, 0x663, 0xFF11):
+        assert c in digits, hex(c)
+    for c in (0xBD, 0x61, 0x2F, 0x3A):  # ½ is numeric, not a digit.
+        assert c not in digits, hex(c)
+
+
+def test_strip_accents_map_entries():
+    table = text.strip_accents_map()
+    assert table[0xE9] == "e"          # é
+    assert table[0xC5] == "A"          # Å
+    assert table[0x301] == ""          # A combining acute alone: dropped.
+    assert table[0xA8] == " "          # ¨: NFKD space + combining mark.
+    assert table[0xFB01] == "fi"       # The ligature: two characters.
+    assert table[0xBD] == "1\u20442"   # ½
+    for c in (0x61, 0x20, 0x4E00, 0xD7FF, 0xE000):
+        assert c not in table, hex(c)
+    assert all(not 0xD800 <= c <= 0xDFFF for c in table)
+
+
+def test_lower_map_entries():
+    table = text.lower_map()
+    assert table[0x41] == "a"
+    assert table[0x130] == "i\u0307"   # İ lowercases to two characters.
+    assert table[0x3A3] == "\u03c3"    # Σ as a non-final sigma.
+    assert table[0xC9] == "\xe9"       # É
+    for c in (0x61, 0x31, 0xDF, 0x3C3):
+        assert c not in table, hex(c)
+
+
+def test_final_sigma_classes():
+    ignorable, cased = text.final_sigma_classes()
+    for c in (0x41, 0x61, 0x3A3, 0xE9):  # Letters with case.
+        assert c in cased and c not in ignorable, hex(c)
+    for c in (0x27, 0x301, 0xAD):  # Apostrophe, combining acute, soft hyphen.
+        assert c in ignorable and c not in cased, hex(c)
+    # Neither: a space, a digit, a CJK ideograph.
+    for c in (0x20, 0x31, 0x4E00):
+        assert c not in ignorable and c not in cased, hex(c)
