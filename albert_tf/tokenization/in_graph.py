@@ -79,16 +79,9 @@ def _code_point_table(mapping: dict[int, str]
     return np.array(keys, np.int32), starts.astype(np.int64), values
 
 
-def _lower_bound(sorted_values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    """tf.searchsorted(sorted_values, x) for integers x > INT_MIN, as the
-    upper bound of x - 1: TFLite runs UpperBound (a flex op) but has no
-    kernel for LowerBound (serving/tflite.py)."""
-    return tf.searchsorted(sorted_values, x - 1, side="right")
-
-
 def _is_in(sorted_values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     """x [N] int32 -> bool [N]: x is in `sorted_values` [K] (K > 0)."""
-    idx = _lower_bound(sorted_values, x)
+    idx = tf.searchsorted(sorted_values, x)
     idx = tf.minimum(idx, tf.size(sorted_values) - 1)
     return tf.gather(sorted_values, idx) == x
 
@@ -111,7 +104,7 @@ def _map_code_points(cps: tf.RaggedTensor, keys: tf.Tensor,
     replacement of keys[k] is values[starts[k]:starts[k + 1]] (maybe empty).
     """
     flat = cps.flat_values  # [N]
-    idx = tf.minimum(_lower_bound(keys, flat), tf.size(keys) - 1)  # [N]
+    idx = tf.minimum(tf.searchsorted(keys, flat), tf.size(keys) - 1)  # [N]
     hit = tf.gather(keys, idx) == flat  # [N]
     first = tf.gather(starts, idx)  # [N]
     lengths = tf.where(hit, tf.gather(starts, idx + 1) - first, 1)  # [N]
