@@ -654,7 +654,8 @@ class AlbertTextQuestionAnswerer(_FeatureTask):
     def examples(self, x, y=None) -> list:
         """(questions, contexts) and answers -> data.squad.SquadExample,
         checked as read_squad_examples checks a JSON file's."""
-        if not (isinstance(x, (tuple, list)) and len(x) == 2):
+        if not (isinstance(x, (tuple, list)) and len(x) == 2) or any(
+                isinstance(part, (str, bytes)) for part in x):
             raise ValueError("x: expected (questions, contexts), two lists "
                              "of strings")
         questions, contexts = (_strings(x[0], "questions"),
@@ -794,6 +795,9 @@ class AlbertTextTokenClassifier(_FeatureTask):
         self.ids_model = AlbertTokenClassifier(
             config, len(label_list), dropout_prob=dropout_prob,
             dtype=self.dtype_policy, **self.model_options)
+        # The head reads the sequence output: the pooler gets no gradient.
+        warnings.filterwarnings("ignore", category=UserWarning,
+                                message=squad_task.UNUSED_POOLER_WARNING)
 
     def _sentences(self, x, y=None) -> list:
         if isinstance(x, str) or not isinstance(x, (list, tuple)) or any(
@@ -956,6 +960,8 @@ class AlbertTextPretrainer(_FeatureTask):
         else:
             raise ValueError("x: expected documents (a list of sentence "
                              "lists or strings) or one string")
+        if not text.strip():
+            raise ValueError("x: no text to make pretraining instances of")
         config = self._data_config()
         spm_file, vocab_file = _tokenizer_files(self.preprocessor)
         with tempfile.TemporaryDirectory(prefix="albert_tf_pretrain_") as tmp:

@@ -212,15 +212,16 @@ def _piece_ids(tiny_spm, word):
 
 @pytest.mark.parametrize("v2", [False, True])
 def test_squad_predict_decodes_planted_spans(tiny_spm, v2):
-    model = _answerer(tiny_spm, v2)
     start_id, end_id = _piece_ids(tiny_spm, "zofiha")
-    model.ids_model = _PlantedSpans(start_id, end_id, -5.0, v2)
-    got = model.predict((QUESTIONS[:1], CONTEXTS[:1]), verbose=0)
-    assert got == ["zofiha"]
+
+    def predict(null_score):
+        model = _answerer(tiny_spm, v2)
+        model.ids_model = _PlantedSpans(start_id, end_id, null_score, v2)
+        return model.predict((QUESTIONS[:1], CONTEXTS[:1]), verbose=0)
+
+    assert predict(-5.0) == ["zofiha"]
     if v2:  # The null score wins: no answer.
-        model.ids_model = _PlantedSpans(start_id, end_id, 5.0, v2)
-        assert model.predict((QUESTIONS[:1], CONTEXTS[:1]),
-                             verbose=0) == [""]
+        assert predict(5.0) == [""]
 
 
 @pytest.mark.parametrize("v2", [False, True])
@@ -467,8 +468,8 @@ def test_pretraining_errors(tiny_spm):
     model = _pretrainer(tiny_spm)
     with pytest.raises(ValueError, match="y must be"):
         model.features(_documents(tiny_spm), [1, 0])
-    with pytest.raises(ValueError, match="no pretraining instance"):
-        model.features([["one sentence only."]])
+    with pytest.raises(ValueError, match="no text"):
+        model.features([[" "], []])
     with pytest.raises(ValueError, match="max_seq_length is the"):
         AlbertTextPretrainer(_config(PRE_SEQ),
                              pretraining_options={"max_seq_length": 8})
