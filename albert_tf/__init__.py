@@ -49,6 +49,9 @@ __all__ = [
     "AlbertTokenClassifier",
     "AlbertTextClassifier",
     "AlbertTextMultipleChoice",
+    "AlbertTextQuestionAnswerer",
+    "AlbertTextTokenClassifier",
+    "AlbertTextPretrainer",
     "Preprocessor",
     "MultipleChoicePreprocessor",
     "load",
@@ -59,6 +62,9 @@ __all__ = [
 _LAZY = {"Preprocessor": "albert_tf.preprocessing",
          "AlbertTextClassifier": "albert_tf.text_tasks",
          "AlbertTextMultipleChoice": "albert_tf.text_tasks",
+         "AlbertTextQuestionAnswerer": "albert_tf.text_tasks",
+         "AlbertTextTokenClassifier": "albert_tf.text_tasks",
+         "AlbertTextPretrainer": "albert_tf.text_tasks",
          "MultipleChoicePreprocessor": "albert_tf.preprocessing",
          "load": "albert_tf.loading"}
 
