@@ -97,14 +97,15 @@ def test_check_train_data_refuses_other_data_naming_file_and_change(
         tmp_path):
     out = str(tmp_path)
     _write(tmp_path / "train_data.json", json.dumps(IDENTITY))
-    other = dict(IDENTITY, batch_size=8)
+    other = dict(IDENTITY, batch_size=8, seed=3)
     run = run_dir.RunDir(out, None, is_chief=True)
     with pytest.raises(run_dir.DataMismatchError) as e:
         run.check_train_data(other)
     assert str(e.value) == (
         f"{out} holds a run that trained on other data "
         f"({os.path.join(out, 'train_data.json')}); what changed "
-        "(old -> new): batch_size: 4 -> 8. Its checkpoints would resume "
+        "(old -> new): batch_size: 4 -> 8; seed: (absent) -> 3. Its "
+        "checkpoints would resume "
         "reading the old data. Use a new --output_dir, restore the old "
         "data, or pass --restart_input_on_new_data to keep the weights and "
         "start the input over on the new data.")
@@ -118,11 +119,12 @@ def test_check_train_data_restart_input_starts_over_and_says_so(
     caplog.set_level(logging.INFO, logger="absl")
     out = str(tmp_path)
     _write(tmp_path / "train_data.json", json.dumps(IDENTITY))
-    other = dict(IDENTITY, batch_size=8)
+    other = dict(IDENTITY, batch_size=8, seed=3)
     run = run_dir.RunDir(out, None, is_chief=True)
     assert run.check_train_data(other, restart_input=True) is True
     assert _warnings(caplog) == [
-        f"{out}: the training data changed (batch_size: 4 -> 8); "
+        f"{out}: the training data changed (batch_size: 4 -> 8; seed: "
+        "(absent) -> 3); "
         "--restart_input_on_new_data: resuming the weights and optimizer, "
         "and starting the input over on the new data"]
     # The new identity is what write_files records.
@@ -158,7 +160,7 @@ def test_check_eval_data_records_and_refuses_only_with_a_history(tmp_path):
     run.check_eval_data(IDENTITY)
     assert _read_json(eval_data) == IDENTITY
     # Other data before any evaluation was recorded: the record follows.
-    other = dict(IDENTITY, batch_size=8)
+    other = dict(IDENTITY, batch_size=8, seed=3)
     run.check_eval_data(other)
     assert _read_json(eval_data) == other
     # Once eval_history.json exists, other data is refused, unchanged.
@@ -169,7 +171,8 @@ def test_check_eval_data_records_and_refuses_only_with_a_history(tmp_path):
     assert str(e.value) == (
         f"{os.path.join(out, 'eval_history.json')} holds evaluations on "
         f"other data ({os.path.join(out, 'eval_data.json')}); what changed "
-        "(old -> new): batch_size: 8 -> 4. New checkpoints scored on it "
+        "(old -> new): batch_size: 8 -> 4; seed: 3 -> (absent). New "
+        "checkpoints scored on it "
         "would be compared with old ones scored on the old data. Use a new "
         "--output_dir (with --init_checkpoint=<this run>/best to start from "
         "its best weights), or restore the old evaluation data.")
