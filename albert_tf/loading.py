@@ -9,7 +9,12 @@ Directory layouts understood, tried in this order:
 - release archive (the original's tarballs): `albert_config.json`,
   `model.ckpt-best.*` (or any one TF1 checkpoint), `30k-clean.model`;
 - albert_tf run directory: `albert_config.json`, `ckpt-N.*` (the latest is
-  used), the tokenizer named by `flags.txt`'s --spm_model_file.
+  used), the tokenizer named by `flags.txt`'s --spm_model_file (or
+  --vocab_file);
+- albert_tf SavedModel export (albert_tf.serving): `saved_model.pb`,
+  `variables/`, `assets/albert_config.json`, `assets/spiece.model` and
+  `assets/albert_tf_export.json` (do_lower_case, max_seq_length, labels),
+  which set the Preprocessor and the head's size.
 Paths may be local or on a tf.io.gfile file system (gs://). http(s):// and
 file:// URLs of .tar.gz / .zip archives are downloaded and unpacked with
 keras.utils.get_file, into Keras's cache.
@@ -18,6 +23,7 @@ keras.utils.get_file, into Keras's cache.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import keras
@@ -31,6 +37,7 @@ from albert_tf import run_dir
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
 from albert_tf.preprocessing import Preprocessor
+from albert_tf.serving import export
 
 _ARCHIVES = "https://storage.googleapis.com/albert_models/"
 # The original's tokenizer file names, in the order they are looked for.
@@ -106,10 +113,12 @@ class Found:
     config: AlbertConfig
     spm_model_file: str | None
     vocab_file: str | None
+    export_info: dict | None = None  # albert_tf_export.json of an export.
 
 
 def load(source: str | os.PathLike, task: str | None = None, *,
-         sequence_length: int = 512, do_lower_case: bool = True,
+         sequence_length: int | None = None,
+         do_lower_case: bool | None = None,
          dtype: str | None = None, cache_dir: str | None = None,
          **task_kwargs) -> tuple[keras.Model, Preprocessor | None]:
     """Builds the model for `task` from `source` and loads its weights.
@@ -119,14 +128,15 @@ def load(source: str | os.PathLike, task: str | None = None, *,
         task: one of TASKS (None: the encoder). Every encoder weight must
             load; a task head the checkpoint lacks starts fresh, as with
             --init_checkpoint.
-        sequence_length, do_lower_case: the Preprocessor's.
+        sequence_length, do_lower_case: the Preprocessor's (default: an
+            export's own, else 512 and True). One that contradicts the
+            export's do_lower_case is an error: its ids would differ.
         dtype: a Keras dtype policy, e.g. "mixed_bfloat16".
         cache_dir: where downloads go (default: Keras's, ~/.keras).
         task_kwargs: the model's own arguments (num_labels, num_choices...).
 
     Returns (model, preprocessor); the preprocessor is None when the source
-    has no SentencePiece model (WordPiece vocabularies are not yet handled
-    in the graph; use tokenization.FullTokenizer).
+    has no tokenizer (neither a SentencePiece model nor a vocab.txt).
 
     Example:
         encoder, preprocessor = albert_tf.load("albert_base_v2")
@@ -140,8 +150,23 @@ def load(source: str | os.PathLike, task: str | None = None, *,
     preset = PRESETS.get(os.fspath(source))
     if preset is not None and preset.config is not None:
         _check_preset(os.fspath(source), preset, found)
+    info = found.export_info or {}
+    if (do_lower_case is not None and "do_lower_case" in info
+            and do_lower_case != info["do_lower_case"]):
+        raise ValueError(
+            f"do_lower_case={do_lower_case}, but {directory} was exported "
+            f"with do_lower_case={info['do_lower_case']}; its tokenizer "
+            f"would give other ids. Leave do_lower_case unset.")
+    if do_lower_case is None:
+        do_lower_case = info.get("do_lower_case", True)
+    if sequence_length is None:
+        sequence_length = info.get("max_seq_length", 512)
     cls = TASKS[task]
     kwargs = dict(task_kwargs)
+    # The export's head size, unless the caller sets it (a new head).
+    for name in ("num_labels", "num_choices"):
+        if name in info and info.get("model") == cls.__name__:
+            kwargs.setdefault(name, info[name])
     if dtype is not None:
         kwargs["dtype"] = dtype
     model = cls(found.config, **kwargs)
@@ -154,10 +179,9 @@ def load(source: str | os.PathLike, task: str | None = None, *,
                                     do_lower_case=do_lower_case,
                                     sequence_length=sequence_length)
     elif found.vocab_file:
-        logging.warning("%s has a WordPiece vocabulary (%s): no in-graph "
-                        "Preprocessor for it yet; tokenize with "
-                        "albert_tf.tokenization.FullTokenizer(vocab_file=...)",
-                        directory, found.vocab_file)
+        preprocessor = Preprocessor(vocab_file=found.vocab_file,
+                                    do_lower_case=do_lower_case,
+                                    sequence_length=sequence_length)
     return model, preprocessor
 
 
@@ -227,6 +251,16 @@ def inspect(directory: str) -> Found:
                      _exists(directory, *_VOCAB_NAMES))
     assets = fileio.join(directory, "assets")
     hub_variables = _exists(directory, "variables/variables.index")
+    export_info = _exists(assets, export.EXPORT_INFO_NAME)
+    if export_info and hub_variables:
+        config = _exists(assets, checkpoints.CONFIG_NAME)
+        if not config:
+            raise FileNotFoundError(f"{directory}: an albert_tf export "
+                                    f"without assets/{checkpoints.CONFIG_NAME}")
+        return Found("albert_tf_export", hub_variables[:-len(".index")],
+                     AlbertConfig.from_json_file(config),
+                     _exists(assets, export.EXPORT_SPM_NAME), None,
+                     json.loads(fileio.read_text(export_info)))
     hub_config = _exists(assets, checkpoints.CONFIG_NAME) or _exists(
         directory, checkpoints.CONFIG_NAME)
     if hub_variables and hub_config:
@@ -245,29 +279,36 @@ def inspect(directory: str) -> Found:
                 f"checkpoint: {e}") from None
         layout = ("albert_tf_run" if _exists(directory, run_dir.FLAGS_NAME)
                   else "release")
-        spm_model = _exists(directory, *_SPM_NAMES) or _run_spm(directory)
+        spm_model = _exists(directory, *_SPM_NAMES) or _run_tokenizer(
+            directory)
+        vocab = _exists(directory, *_VOCAB_NAMES) or _run_tokenizer(
+            directory, "vocab_file")
         return Found(layout, prefix, AlbertConfig.from_json_file(config),
-                     spm_model, _exists(directory, *_VOCAB_NAMES))
+                     spm_model, vocab)
     raise FileNotFoundError(
         f"{directory}: no ALBERT model found. Looked for: an HF directory "
         f"({checkpoints.HF_CONFIG_NAME} with {checkpoints.HF_WEIGHTS_NAME} "
         f"or {checkpoints.HF_INDEX_NAME}); a TF-Hub module "
         f"(variables/variables.index with assets/{checkpoints.CONFIG_NAME}); "
+        f"an albert_tf export (variables/variables.index with "
+        f"assets/{export.EXPORT_INFO_NAME}); "
         f"a release or albert_tf run directory ({checkpoints.CONFIG_NAME} "
         f"with a checkpoint: {checkpoints.RELEASE_CHECKPOINT}.*, ckpt-N.* "
         f"or one *.index). Found: {sorted(tf.io.gfile.listdir(directory))}")
 
 
-def _run_spm(directory: str) -> str | None:
-    """The --spm_model_file an albert_tf run recorded in flags.txt."""
+def _run_tokenizer(directory: str, flag: str = "spm_model_file"
+                   ) -> str | None:
+    """The --spm_model_file (or --vocab_file) a run recorded in flags.txt."""
     flags_file = _exists(directory, run_dir.FLAGS_NAME)
     if not flags_file:
         return None
     for line in fileio.read_text(flags_file).splitlines():
-        if line.startswith("--spm_model_file="):
+        if line.startswith(f"--{flag}="):
             path = line.split("=", 1)[1]
             if path and tf.io.gfile.exists(path):
                 return path
-            logging.warning("%s names --spm_model_file=%s, which does not "
-                            "exist: no Preprocessor", flags_file, path)
+            if path:
+                logging.warning("%s names --%s=%s, which does not exist: no "
+                                "Preprocessor", flags_file, flag, path)
     return None

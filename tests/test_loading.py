@@ -180,3 +180,60 @@ def test_text_classifier_from_a_release_directory(saved, tiny_spm,
     classifier.fit(["good", "bad", "fine", "awful"], [1, 0, 1, 0],
                    batch_size=2, verbose=0)
     assert classifier.predict(["good"], verbose=0).shape == (1, 2)
+
+
+def test_albert_tf_export_directory(tiny_spm, tmp_path):
+    """A classifier export loads back as the classifier it was: weights,
+    head size, tokenizer, casing and sequence length from its assets."""
+    from albert_tf import AlbertClassifier
+    from albert_tf.serving import export
+
+    model = AlbertClassifier(_config(), num_labels=3)
+    helpers.randomize(model)
+    directory = export.export_classifier(
+        model, str(tmp_path / "export"), label_list=["a", "b", "c"],
+        is_regression=False, spm_model_file=tiny_spm["model"],
+        do_lower_case=False, max_seq_length=SEQ - 1)
+    loaded, preprocessor = loading.load(directory, task="classification")
+    assert loaded.num_labels == 3  # From albert_tf_export.json.
+    assert preprocessor.sequence_length == SEQ - 1
+    assert preprocessor.do_lower_case is False
+    features = preprocessor(tf.constant(["Upper CASE text", "x"]))
+    np.testing.assert_allclose(np.asarray(loaded(features)["logits"]),
+                               np.asarray(model(features)["logits"]),
+                               atol=1e-6)
+    # The export's own serve_text agrees with the loaded pair.
+    served = tf.saved_model.load(directory).signatures["serve_text"](
+        text=tf.constant(["Upper CASE text", "x"]))
+    np.testing.assert_allclose(served["logits"].numpy(),
+                               np.asarray(model(features)["logits"]),
+                               atol=1e-5)
+    encoder, _ = loading.load(directory)
+    np.testing.assert_allclose(
+        np.asarray(encoder(features)["pooled_output"]),
+        np.asarray(model.encoder(features)["pooled_output"]), atol=1e-6)
+    with pytest.raises(ValueError, match="exported with do_lower_case=False"):
+        loading.load(directory, do_lower_case=True)
+
+
+def test_wordpiece_vocab_gives_a_preprocessor(saved, tiny_spm, tmp_path):
+    """A release directory with vocab.txt (the Chinese models' layout) and
+    no SentencePiece model gets the in-graph WordPiece Preprocessor."""
+    from albert_tf.tokenization import full_tokenizer
+
+    directory = _release(saved, tiny_spm, tmp_path / "albert_zh")
+    (directory / "30k-clean.model").unlink()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "中", "国",
+             "hello", "##s"]
+    (directory / "vocab_chinese.txt").write_text("\n".join(vocab) + "\n",
+                                                 encoding="utf-8")
+    model, preprocessor = loading.load(directory, sequence_length=SEQ)
+    _check(model, preprocessor, saved)
+    text = "中国 Hellos 人"
+    tokenizer = full_tokenizer.FullTokenizer(
+        vocab_file=str(directory / "vocab_chinese.txt"))
+    want = tokenizer.convert_tokens_to_ids(
+        ["[CLS]"] + tokenizer.tokenize(text) + ["[SEP]"])
+    assert want == [2, 5, 6, 7, 8, 1, 3]
+    got = preprocessor(tf.constant([text]))["input_ids"][0].numpy()
+    assert got.tolist() == want + [0] * (SEQ - len(want))

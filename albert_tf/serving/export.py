@@ -28,6 +28,7 @@ renamed into place, so an existing export is never left half-overwritten.
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -196,8 +197,36 @@ def _check_export_dir(export_dir: str) -> None:
             f"export_dir or remove it.")
 
 
-def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
-    """tf.saved_model.save into a temporary sibling, then rename into place."""
+# What `albert_tf.load` reads back from an export (assets/): the model's
+# config, its tokenizer, and how the text signatures preprocess.
+EXPORT_INFO_NAME = "albert_tf_export.json"
+EXPORT_SPM_NAME = "spiece.model"
+
+
+def _write_assets(directory: str, model: keras.Model,
+                  spm_model_file: str | None, info: dict) -> None:
+    """albert_config.json, the SentencePiece model and EXPORT_INFO_NAME."""
+    assets = fileio.join(directory, "assets")
+    tf.io.gfile.makedirs(assets)
+    fileio.write_atomic(fileio.join(assets, "albert_config.json"),
+                        model.config.to_json_string())
+    if spm_model_file:
+        with tf.io.gfile.GFile(spm_model_file, "rb") as f:
+            fileio.write_atomic(fileio.join(assets, EXPORT_SPM_NAME),
+                                f.read())
+    info = {"model": type(model).__name__, **info}
+    fileio.write_atomic(fileio.join(assets, EXPORT_INFO_NAME),
+                        json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def _save(module: tf.Module, export_dir: str, signatures: dict, *,
+          spm_model_file: str | None = None, **info) -> str:
+    """tf.saved_model.save into a temporary sibling, then rename into place.
+
+    `info` (do_lower_case, max_seq_length, labels...) goes to
+    assets/albert_tf_export.json beside the config and the tokenizer, so
+    `albert_tf.load(export_dir)` rebuilds the model and its Preprocessor.
+    """
     export_dir = os.fspath(export_dir)
     if "://" not in export_dir:
         export_dir = os.path.abspath(export_dir)
@@ -214,6 +243,7 @@ def _save(module: tf.Module, export_dir: str, signatures: dict) -> str:
             tf.io.gfile.rmtree(tmp)
         with quiet.saved_model_logs():
             tf.saved_model.save(module, tmp, signatures=signatures)
+        _write_assets(tmp, module.model, spm_model_file, info)
         if tf.io.gfile.exists(export_dir):
             fileio.move_dir(export_dir, old)
         fileio.move_dir(tmp, export_dir)
@@ -471,7 +501,10 @@ def export_classifier(model: keras.Model, export_dir: str, *,
     module = _ClassifierModule(model, tokenizer, max_seq_length,
                                None if is_regression else label_list,
                                is_regression)
-    return _save(module, export_dir, module.signatures())
+    return _save(module, export_dir, module.signatures(),
+                 spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+                 max_seq_length=max_seq_length, num_labels=num_labels,
+                 label_list=label_list, is_regression=is_regression)
 
 
 def export_pretrainer(model: keras.Model, export_dir: str, *,
@@ -495,7 +528,9 @@ def export_pretrainer(model: keras.Model, export_dir: str, *,
     tokenizer, pieces = _tokenizer(spm_model_file, do_lower_case, vocab_size)
     module = _PretrainerModule(model, tokenizer, max_seq_length, pieces,
                                top_k)
-    return _save(module, export_dir, module.signatures())
+    return _save(module, export_dir, module.signatures(),
+                 spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+                 max_seq_length=max_seq_length)
 
 
 class _MultipleChoiceModule(tf.Module):
@@ -560,4 +595,7 @@ def export_multiple_choice(model: keras.Model, export_dir: str, *,
         signatures["serve_choice"] = tf.function(
             module.serve_choice, input_signature=[
                 _TEXT, _TEXT, _TEXT])  # [B], [B], [B, C], checked.
-    return _save(module, export_dir, signatures)
+    return _save(module, export_dir, signatures,
+                 spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+                 max_seq_length=max_seq_length, max_qa_length=max_qa_length,
+                 num_choices=model.num_choices)

@@ -583,4 +583,9 @@ def export_squad(model: keras.Model, export_dir: str, *,
         version_2_with_negative=version_2_with_negative,
         start_n_top=start_n_top, end_n_top=end_n_top,
         null_score_diff_threshold=null_score_diff_threshold)
-    return export._save(module, export_dir, module.signatures())
+    return export._save(
+        module, export_dir, module.signatures(),
+        spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+        max_seq_length=max_seq_length, doc_stride=doc_stride,
+        max_query_length=max_query_length,
+        version_2_with_negative=version_2_with_negative)

@@ -266,4 +266,9 @@ def export_token_classifier(model: keras.Model, export_dir: str, *,
                                      model.config.vocab_size)
     module = _TokenModule(model, tokenizer, label_list, max_seq_length,
                           split_punctuation)
-    return export._save(module, export_dir, module.signatures())
+    return export._save(module, export_dir, module.signatures(),
+                        spm_model_file=spm_model_file,
+                        do_lower_case=do_lower_case,
+                        max_seq_length=max_seq_length,
+                        num_labels=model.num_labels,
+                        label_list=list(label_list))
