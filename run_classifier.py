@@ -65,9 +65,10 @@ flags.mark_flags_as_required(["data_dir", "task_name", "output_dir",
 def main(argv):
     del argv  # Unused.
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
-            or FLAGS.export_dir):
+            or FLAGS.export_dir or FLAGS.tflite_dir):
         raise app.UsageError("at least one of --do_train, --do_eval, "
-                             "--do_predict or --export_dir is required")
+                             "--do_predict, --export_dir or --tflite_dir is "
+                             "required")
     albert_config = runner_flags.finetune_config(FLAGS)
     runner_flags.setup_runtime(FLAGS)
     strategy = runner_flags.strategy_from_flags(FLAGS)

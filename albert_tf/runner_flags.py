@@ -38,6 +38,10 @@ def define_common_flags(fv: flags.FlagValues) -> None:
                          "Log and write summaries every N steps.", **kw)
     flags.DEFINE_string("export_dir", None,
                         "If set, write a SavedModel here at the end.", **kw)
+    flags.DEFINE_string("tflite_dir", None,
+                        "If set, write TFLite files here at the end "
+                        "(float32, float16, int8; ids in and raw text in; "
+                        "serving/tflite.py).", **kw)
     flags.DEFINE_bool("allow_partial_init", False,
                       "Let --init_checkpoint leave variables uninitialised "
                       "(by default every encoder variable must load; only "
@@ -282,7 +286,7 @@ _FINITE = ("null_score_diff_threshold", "sentence_loss_weight")
 _NON_EMPTY = ("output_dir", "data_dir", "albert_config_file", "train_file",
               "predict_file", "input_file", "eval_input_file", "task_name",
               "spm_model_file", "vocab_file", "init_checkpoint",
-              "export_dir", "cached_dir")
+              "export_dir", "tflite_dir", "cached_dir")
 
 
 def check_values(fv: flags.FlagValues) -> None:
@@ -350,6 +354,7 @@ def run_finetune(fv: flags.FlagValues, task, albert_config, run_config,
                   "init_checkpoint": "init_checkpoint",
                   "allow_partial_init": "allow_partial_init",
                   "export_dir": "export_dir",
+                  "tflite_dir": "tflite_dir",
                   "restart_input": "restart_input_on_new_data"}
     arguments = {name: fv[flag].value for name, flag in from_flags.items()
                  if name not in overrides}

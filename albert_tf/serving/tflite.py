@@ -18,7 +18,9 @@
   by tf-text's normalizer (TfliteTokenizer says where that differs).
 
 <kind> is `classifier` (logits, probabilities [1, C], predictions [1]) for
-an AlbertClassifier and `encoder` (sequence_output [1, T, H], pooled_output
+an AlbertClassifier, `multiple_choice` (the same outputs on ids [1, C, T];
+ids only, RACE's text building needs regex ops) for AlbertMultipleChoice,
+and `encoder` (sequence_output [1, T, H], pooled_output
 [1, H]) for any model with an encoder (a classifier exports both).
 `tflite.json` lists the files, labels, max_seq_length and the ops needed.
 
@@ -157,9 +159,11 @@ class _Module(tf.Module):
     """One exported kind: `outputs` on ids, and on text when tokenizer."""
 
     def __init__(self, model: keras.Model, outputs,
-                 tokenizer: TfliteTokenizer | None, max_seq_length: int):
+                 tokenizer: TfliteTokenizer | None, max_seq_length: int,
+                 ids_specs: list[tf.TensorSpec] = _IDS):
         super().__init__()
         self.model = model
+        self.ids_specs = ids_specs
         self._outputs = outputs
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
@@ -168,8 +172,8 @@ class _Module(tf.Module):
         def serving_default(input_ids, input_mask, segment_ids):
             return self._outputs(self.model, input_ids, input_mask,
                                  segment_ids)
-        return {"serving_default": tf.function(serving_default,
-                                               input_signature=_IDS)}
+        return {"serving_default": tf.function(
+            serving_default, input_signature=self.ids_specs)}
 
     def text_functions(self) -> dict:
         def serve_text(text):
@@ -196,6 +200,12 @@ def _classifier_outputs(model, input_ids, input_mask, segment_ids) -> dict:
             "probabilities": tf.nn.softmax(logits, axis=-1),  # [1, C]
             "predictions": tf.argmax(logits, axis=-1,
                                      output_type=tf.int32)}  # [1]
+
+
+def _multiple_choice_outputs(model, input_ids, input_mask,
+                             segment_ids) -> dict:
+    """ids [1, C, T] -> logits, probabilities [1, C], predictions [1]."""
+    return _classifier_outputs(model, input_ids, input_mask, segment_ids)
 
 
 def _encoder_outputs(model, input_ids, input_mask, segment_ids) -> dict:
@@ -341,6 +351,9 @@ def export_tflite(model: keras.Model, out_dir: str, *,
             raise ValueError(f"label_list has {len(labels)} names {labels} "
                              f"but the model has num_labels={num_labels}")
         kinds["classifier"] = _classifier_outputs
+    elif getattr(model, "num_choices", None):
+        labels = None
+        kinds["multiple_choice"] = _multiple_choice_outputs
     else:
         labels = None
     kinds["encoder"] = _encoder_outputs
@@ -357,9 +370,16 @@ def export_tflite(model: keras.Model, out_dir: str, *,
         logging.warning("No spm_model_file: ids TFLite files only.")
     files, entries = {}, []
     for kind, outputs in kinds.items():
-        module = _Module(model, outputs, tokenizer, max_seq_length)
+        if kind == "multiple_choice":
+            # RACE's text building (data.race.RaceTextBuilder) needs the
+            # regex ops TFLite lacks: ids [1, C, T] only.
+            module = _Module(model, outputs, None, max_seq_length, [
+                tf.TensorSpec([1, model.num_choices, None], tf.int32,
+                              name=spec.name) for spec in _IDS])
+        else:
+            module = _Module(model, outputs, tokenizer, max_seq_length)
         variants = [("ids", module.ids_functions())]
-        if tokenizer is not None:
+        if module.tokenizer is not None:
             variants.append(("text", module.text_functions()))
         for variant, functions in variants:
             for form in forms:

@@ -214,6 +214,16 @@ class ClassificationTask:
             do_lower_case=self.do_lower_case,
             max_seq_length=self.max_seq_length)
 
+    def export_tflite(self, model: keras.Model, tflite_dir: str) -> None:
+        from albert_tf.serving import tflite  # Only TFLite exports need it.
+
+        tflite.export_tflite(
+            model, tflite_dir, spm_model_file=self.spm_model_file,
+            do_lower_case=self.do_lower_case,
+            max_seq_length=self.max_seq_length,
+            label_list=(None if self.processor.is_regression
+                        else [str(x) for x in self.processor.label_list]))
+
 
 def submission_tsv(examples: list, predictions: np.ndarray,
                    processor: glue.GlueProcessor) -> str:

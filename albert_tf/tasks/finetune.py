@@ -87,7 +87,7 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
         do_train: bool = False, do_eval: bool = False,
         do_predict: bool = False, init_checkpoint: str | None = None,
         allow_partial_init: bool = False, export_dir: str | None = None,
-        flags_text: str | None = None,
+        tflite_dir: str | None = None, flags_text: str | None = None,
         wait_for_checkpoints: bool = True,
         restart_input: bool = False) -> dict:
     """Fine-tunes / evaluates / predicts / exports; returns the best eval.
@@ -99,9 +99,12 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
     (or another batch size, seed or padding) is refused unless
     restart_input (run_dir.RunDir.check_train_data).
     """
-    if not (do_train or do_eval or do_predict or export_dir):
-        raise ValueError("nothing to do: set do_train, do_eval, do_predict "
-                         "or export_dir")
+    if not (do_train or do_eval or do_predict or export_dir or tflite_dir):
+        raise ValueError("nothing to do: set do_train, do_eval, do_predict, "
+                         "export_dir or tflite_dir")
+    if tflite_dir and not hasattr(task, "export_tflite"):
+        raise ValueError(f"tflite_dir: {type(task).__name__} has no TFLite "
+                         f"export (classification and RACE do)")
     output_dir = run_config.output_dir
     task.validate(do_train, do_eval, do_predict)
     check_init_checkpoint(init_checkpoint)
@@ -159,13 +162,15 @@ def run(task: FineTuneTask, albert_config: AlbertConfig,
             if tf.io.gfile.exists(best):
                 results = training.read_results(best)
             logging.info("Best eval: %s", results)
-        if (do_predict or export_dir) and is_chief:
+        if (do_predict or export_dir or tflite_dir) and is_chief:
             chosen = restore_best(trainer, output_dir)
             check_trained(chosen, output_dir, init_checkpoint)
             if do_predict:
                 task.predict(trainer, output_dir)
             if export_dir:
                 task.export(trainer.model, export_dir)
+            if tflite_dir:
+                task.export_tflite(trainer.model, tflite_dir)
     return results
 
 

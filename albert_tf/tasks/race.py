@@ -232,6 +232,14 @@ class RaceTask:
             max_seq_length=self.max_seq_length,
             max_qa_length=self.max_qa_length)
 
+    def export_tflite(self, model: keras.Model, tflite_dir: str) -> None:
+        from albert_tf.serving import tflite  # Only TFLite exports need it.
+
+        tflite.export_tflite(
+            model, tflite_dir, spm_model_file=self.spm_model_file,
+            do_lower_case=self.do_lower_case,
+            max_seq_length=self.max_seq_length)
+
 
 def accuracy_by_level(examples: list, probabilities: np.ndarray,
                       label_ids: np.ndarray) -> dict:
