@@ -490,3 +490,39 @@ def test_squad_fit_under_a_distribution_strategy(tiny_spm):
     a, b = (m.predict(m.features(x), verbose=0) for m in (plain, mirrored))
     np.testing.assert_allclose(b["start_logits"], a["start_logits"],
                                atol=1e-5)
+
+
+def test_from_a_release_directory(tiny_spm, tmp_path):
+    """Each task on a pretrained encoder (a release layout): every encoder
+    weight (and the MLM / SOP heads for the pretrainer) loads."""
+    import shutil
+
+    from albert_tf import checkpoints
+    from albert_tf.models import AlbertPretrainer
+
+    seq = QA_SEQ
+    pretrained = AlbertPretrainer(_config(seq))
+    helpers.randomize(pretrained)
+    directory = tmp_path / "albert_tiny"
+    directory.mkdir()
+    checkpoints.save_tf1_checkpoint(pretrained,
+                                    str(directory / "model.ckpt-best"))
+    pretrained.config.to_json_file(str(directory / "albert_config.json"))
+    shutil.copy(tiny_spm["model"], directory / "30k-clean.model")
+    want = names.variables_by_path(pretrained)
+    for cls, kwargs in ((AlbertTextQuestionAnswerer,
+                         {"version_2_with_negative": True,
+                          "max_query_length": 6}),
+                        (AlbertTextTokenClassifier, {"label_list": LABELS}),
+                        (AlbertTextPretrainer, {})):
+        model = cls.from_preset(str(directory), sequence_length=seq,
+                                **kwargs)
+        got = names.variables_by_path(model.ids_model)
+        shared = [p for p in got if p in want and (
+            p.startswith("encoder/") or cls is AlbertTextPretrainer)]
+        assert len(shared) > 10, cls.__name__
+        for path in shared:
+            np.testing.assert_array_equal(np.asarray(got[path]),
+                                          np.asarray(want[path]),
+                                          err_msg=path)
+        assert model.preprocessor.sequence_length == seq
