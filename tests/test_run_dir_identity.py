@@ -236,7 +236,8 @@ def test_an_empty_or_absent_init_checkpoint_is_none(tmp_path):
 
 # ----------------------------------------------------------------- write_files
 
-def test_write_files_writes_each_file_given(tmp_path):
+def test_write_files_writes_each_file_given(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="absl")
     out = str(tmp_path)
     run = run_dir.RunDir(out, tiny_config(), is_chief=True, task="squad_v1")
     run.train_data = {"b": 2, "a": 1}
@@ -249,6 +250,8 @@ def test_write_files_writes_each_file_given(tmp_path):
         '{\n  "a": 1,\n  "b": 2\n}\n')
     assert (_read_json(tmp_path / "albert_config.json")
             == tiny_config().to_dict())
+    assert [r.getMessage() for r in caplog.records if r.name == "absl"] == [
+        f"Flags written to {os.path.join(out, 'flags.txt')}"]
 
 
 def test_write_files_skips_what_is_not_given_and_non_chiefs(tmp_path):
