@@ -64,12 +64,23 @@ from albert_tf.tokenization import text as text_lib
 FORMS = ("float32", "float16", "int8")
 MANIFEST = "tflite.json"
 _FORMAT = "albert_tf.tflite/1"
-_IDS = [tf.TensorSpec([1, None], tf.int32, name=name)
+# Declared [None, ...] and reshaped to batch 1 in the graph (_batch_one):
+# a runner resizes inputs to whatever it is given, and a static batch of 1
+# would let a batch of 2 texts run as one text.
+_IDS = [tf.TensorSpec([None, None], tf.int32, name=name)
         for name in ("input_ids", "input_mask", "segment_ids")]  # [1, T]
 
 
 def _text(name: str) -> tf.TensorSpec:
-    return tf.TensorSpec([1], tf.string, name=name)  # [1]
+    return tf.TensorSpec([None], tf.string, name=name)  # [1]
+
+
+def _batch_one(x: tf.Tensor) -> tf.Tensor:
+    """x [1, ...] as is, with the leading 1 static; any other batch fails
+    in the interpreter (RESHAPE: "num_input_elements !=
+    num_output_elements")."""
+    shape = tf.shape(x)
+    return tf.reshape(x, tf.concat([[1], shape[1:]], 0))
 
 
 # --------------------------------------------------------------------------
@@ -170,19 +181,21 @@ class _Module(tf.Module):
 
     def ids_functions(self) -> dict:
         def serving_default(input_ids, input_mask, segment_ids):
-            return self._outputs(self.model, input_ids, input_mask,
-                                 segment_ids)
+            return self._outputs(self.model, _batch_one(input_ids),
+                                 _batch_one(input_mask),
+                                 _batch_one(segment_ids))
         return {"serving_default": tf.function(
             serving_default, input_signature=self.ids_specs)}
 
     def text_functions(self) -> dict:
         def serve_text(text):
-            ids = export.pack(self.tokenizer(text), None,
+            ids = export.pack(self.tokenizer(_batch_one(text)), None,
                               self.max_seq_length)
             return self._outputs(self.model, *ids)
 
         def serve_text_pair(text_a, text_b):
-            ids = export.pack(self.tokenizer(text_a), self.tokenizer(text_b),
+            ids = export.pack(self.tokenizer(_batch_one(text_a)),
+                              self.tokenizer(_batch_one(text_b)),
                               self.max_seq_length)
             return self._outputs(self.model, *ids)
 
@@ -374,7 +387,7 @@ def export_tflite(model: keras.Model, out_dir: str, *,
             # RACE's text building (data.race.RaceTextBuilder) needs the
             # regex ops TFLite lacks: ids [1, C, T] only.
             module = _Module(model, outputs, None, max_seq_length, [
-                tf.TensorSpec([1, model.num_choices, None], tf.int32,
+                tf.TensorSpec([None, model.num_choices, None], tf.int32,
                               name=spec.name) for spec in _IDS])
         else:
             module = _Module(model, outputs, tokenizer, max_seq_length)
