@@ -163,7 +163,7 @@ def load(source: str | os.PathLike, task: str | None = None, *,
         sequence_length = info.get("max_seq_length", 512)
     cls = TASKS[task]
     kwargs = dict(task_kwargs)
-    # The export's head size, unless the caller sets it (a new head).
+    # The export's (or HF head's) size, unless the caller sets it.
     for name in ("num_labels", "num_choices"):
         if name in info and info.get("model") == cls.__name__:
             kwargs.setdefault(name, info[name])
@@ -182,6 +182,17 @@ def load(source: str | os.PathLike, task: str | None = None, *,
         preprocessor = Preprocessor(vocab_file=found.vocab_file,
                                     do_lower_case=do_lower_case,
                                     sequence_length=sequence_length)
+    elif _exists(directory, "tokenizer.json"):
+        # transformers 5 saves ALBERT's tokenizer as tokenizer.json only.
+        logging.warning(
+            "%s has tokenizer.json but no SentencePiece model (%s): no "
+            "Preprocessor. Copy the model's .model file there as "
+            "spiece.model (transformers 4 wrote it; 5 writes only "
+            "tokenizer.json).", directory, " or ".join(_SPM_NAMES))
+    else:
+        logging.warning("%s has no tokenizer (%s, %s): no Preprocessor",
+                        directory, ", ".join(_SPM_NAMES),
+                        ", ".join(_VOCAB_NAMES))
     return model, preprocessor
 
 
@@ -248,7 +259,8 @@ def inspect(directory: str) -> Found:
     if hf_config and hf_weights:
         return Found("hf", directory, checkpoints.read_hf_config(directory),
                      _exists(directory, *_SPM_NAMES),
-                     _exists(directory, *_VOCAB_NAMES))
+                     _exists(directory, *_VOCAB_NAMES),
+                     _hf_head(hf_config))
     assets = fileio.join(directory, "assets")
     hub_variables = _exists(directory, "variables/variables.index")
     export_info = _exists(assets, export.EXPORT_INFO_NAME)
@@ -295,6 +307,24 @@ def inspect(directory: str) -> Found:
         f"a release or albert_tf run directory ({checkpoints.CONFIG_NAME} "
         f"with a checkpoint: {checkpoints.RELEASE_CHECKPOINT}.*, ckpt-N.* "
         f"or one *.index). Found: {sorted(tf.io.gfile.listdir(directory))}")
+
+
+# transformers' architectures whose config.json num_labels sizes our head.
+_HF_HEADS = {"AlbertForSequenceClassification": "AlbertClassifier",
+             "AlbertForTokenClassification": "AlbertTokenClassifier"}
+
+
+def _hf_head(config_file: str) -> dict | None:
+    """{"model", "num_labels"} of an HF head's config.json, else None."""
+    values = fileio.read_json(config_file)
+    for architecture in values.get("architectures") or ():
+        if architecture in _HF_HEADS:
+            labels = values.get("id2label")
+            num_labels = len(labels) if labels else values.get("num_labels")
+            if num_labels:
+                return {"model": _HF_HEADS[architecture],
+                        "num_labels": int(num_labels)}
+    return None
 
 
 def _run_tokenizer(directory: str, flag: str = "spm_model_file"

@@ -237,3 +237,33 @@ def test_wordpiece_vocab_gives_a_preprocessor(saved, tiny_spm, tmp_path):
     assert want == [2, 5, 6, 7, 8, 1, 3]
     got = preprocessor(tf.constant([text]))["input_ids"][0].numpy()
     assert got.tolist() == want + [0] * (SEQ - len(want))
+
+
+def test_hf_head_directory_sets_the_head_size(tiny_spm, tmp_path):
+    """An HF AlbertForSequenceClassification directory (config.json with
+    num_labels, or transformers' id2label) loads as a classifier of that
+    many labels; another explicit num_labels is refused by name."""
+    from albert_tf import AlbertClassifier
+
+    model = AlbertClassifier(_config(), num_labels=5)
+    helpers.randomize(model)
+    directory = tmp_path / "hf_classifier"
+    checkpoints.save_hf_checkpoint(model, str(directory))
+    shutil.copy(tiny_spm["model"], directory / "spiece.model")
+    config = json.loads((directory / "config.json").read_text())
+    assert config["architectures"] == ["AlbertForSequenceClassification"]
+    loaded, preprocessor = loading.load(directory, task="classification",
+                                        sequence_length=SEQ)
+    assert loaded.num_labels == 5
+    features = preprocessor(tf.constant(["a loaded head"]))
+    np.testing.assert_allclose(np.asarray(loaded(features)["logits"]),
+                               np.asarray(model(features)["logits"]),
+                               atol=1e-6)
+    # transformers writes id2label rather than num_labels.
+    config.pop("num_labels")
+    config["id2label"] = {str(i): f"L{i}" for i in range(5)}
+    (directory / "config.json").write_text(json.dumps(config))
+    assert loading.load(directory, task="classification",
+                        sequence_length=SEQ)[0].num_labels == 5
+    with pytest.raises(ValueError, match=r"classifier\.bias.*\(5,\).*\(2,\)"):
+        loading.load(directory, task="classification", num_labels=2)
