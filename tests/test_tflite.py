@@ -299,3 +299,26 @@ def test_tflite_dir_is_refused_for_tasks_without_it():
 
     with pytest.raises(ValueError, match="no TFLite export"):
         finetune.run(Task(), None, None, None, tflite_dir="/tmp/x")
+
+
+@pytest.mark.slow
+def test_text_classifier_task_exports_with_its_preprocessor(tiny_spm,
+                                                             tmp_path):
+    """AlbertTextClassifier: the Preprocessor's SentencePiece model, case
+    and sequence length are the export's."""
+    from albert_tf.preprocessing import Preprocessor
+    from albert_tf.text_tasks import AlbertTextClassifier
+
+    task = AlbertTextClassifier(
+        _config(300), num_labels=2, dropout_prob=0.0,
+        preprocessor=Preprocessor(tiny_spm["model"], sequence_length=11))
+    manifest = tflite.export_tflite(task, str(tmp_path / "t"),
+                                    quantization=["float32"])
+    assert manifest["max_seq_length"] == 11
+    text = _runner(str(tmp_path / "t"), "classifier_text.float32.tflite",
+                   "serve_text")
+    long_text = " ".join(make_sentences(5, 4))
+    assert text(text=np.array([long_text]))["logits"].shape == (1, 2)
+    got = _runner(str(tmp_path / "t"), "encoder_text.float32.tflite",
+                  "serve_text")(text=np.array([long_text]))
+    assert got["sequence_output"].shape == (1, 11, 16)

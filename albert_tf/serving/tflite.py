@@ -332,19 +332,37 @@ def _read_spm(spm_model_file: str, vocab_size: int) -> bytes:
 
 def export_tflite(model: keras.Model, out_dir: str, *,
                   spm_model_file: str | None = None,
-                  do_lower_case: bool = True, max_seq_length: int = 128,
+                  do_lower_case: bool | None = None,
+                  max_seq_length: int | None = None,
                   label_list: Sequence[str] | None = None,
                   quantization: Sequence[str] = FORMS) -> dict:
     """Writes the TFLite files of `model` into out_dir; returns the manifest.
 
-    model: an AlbertClassifier (classifier and encoder files) or any model
-    with an `encoder` (encoder files); `albert_tf.load(...)` models and
-    AlbertTextClassifier's `.model` qualify. quantization: any of FORMS.
+    model: an AlbertClassifier (classifier and encoder files), an
+    AlbertMultipleChoice, or any model with an `encoder` (encoder files,
+    e.g. from `albert_tf.load(...)`); or a text task (AlbertTextClassifier),
+    whose Preprocessor supplies the SentencePiece model, do_lower_case and
+    max_seq_length unless given. Defaults otherwise: do_lower_case True,
+    max_seq_length 128. quantization: any of FORMS.
     Raw-text files need spm_model_file and do_lower_case (see the module
     docstring for why and for the ops they need); ids files are always
     written. Classification only: a regression head (num_labels 1) exports
     its score as `logits` [1, 1].
     """
+    preprocessor = getattr(model, "preprocessor", None)
+    if getattr(model, "ids_model", None) is not None:  # text_tasks.TextTask
+        from albert_tf import text_tasks
+
+        model = model.ids_model
+        if preprocessor is not None and spm_model_file is None:
+            spm_model_file, _ = text_tasks._tokenizer_files(  # noqa: SLF001
+                preprocessor)
+        if preprocessor is not None and do_lower_case is None:
+            do_lower_case = preprocessor.do_lower_case
+        if preprocessor is not None and max_seq_length is None:
+            max_seq_length = preprocessor.sequence_length
+    do_lower_case = True if do_lower_case is None else do_lower_case
+    max_seq_length = 128 if max_seq_length is None else max_seq_length
     forms = list(dict.fromkeys(quantization))
     unknown = [f for f in forms if f not in FORMS]
     if unknown or not forms:
