@@ -292,13 +292,14 @@ def test_check_config_message_names_file_and_keys(tmp_path):
     _write(tmp_path / "albert_config.json", tiny_config().to_json_string())
     run_dir.check_config(out, tiny_config())
     with pytest.raises(run_dir.ConfigMismatchError) as e:
-        run_dir.check_config(out, tiny_config(intermediate_size=20))
-    old = tiny_config().intermediate_size
+        run_dir.check_config(out, tiny_config(intermediate_size=20,
+                                              vocab_size=31))
+    # tiny_config: intermediate_size 10, vocab_size 29.
     assert str(e.value) == (
         f"{out} holds a run with another model config "
         f"({os.path.join(out, 'albert_config.json')}); differing keys: "
-        f"intermediate_size: {old!r} -> 20. Use a new output_dir, or the "
-        "same config to resume.")
+        "intermediate_size: 10 -> 20; vocab_size: 29 -> 31. Use a new "
+        "output_dir, or the same config to resume.")
 
 
 # -------------------------------------------------------------------- open_run
@@ -444,3 +445,32 @@ def test_exclusive_create_on_a_local_path(tmp_path):
     assert run_dir._create_exclusive(path, "first") is True
     assert run_dir._create_exclusive(path, "second") is False
     assert (tmp_path / "x.lock").read_text() == "first"
+
+
+def test_the_heartbeat_says_why_it_stops(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="absl")
+    monkeypatch.setattr(run_dir, "HEARTBEAT_S", 0.05)
+    path = os.path.join(str(tmp_path), "train.lock")
+    # Removed under it: "none".
+    lock = run_dir.RunLock(str(tmp_path), "train")
+    lock.acquire()
+    os.remove(path)
+    time.sleep(0.4)
+    lock.release()
+    assert _warnings(caplog) == [
+        f"Lost the lock {path} (now: none); the heartbeat stops"]
+    assert not os.path.exists(path)  # Not written back.
+    caplog.clear()
+    # Taken over: the new holder is named.
+    lock = run_dir.RunLock(str(tmp_path), "train")
+    lock.acquire()
+    started = 1_700_000_000.0
+    _write(path, json.dumps({"host": "elsewhere", "pid": 42,
+                             "start_time": None, "started": started,
+                             "heartbeat": started, "command": "other"}))
+    time.sleep(0.4)
+    lock.release()
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+    assert _warnings(caplog) == [
+        f"Lost the lock {path} (now: pid 42 on elsewhere, started {when}: "
+        "other); the heartbeat stops"]
