@@ -75,6 +75,16 @@ class Preprocessor(keras.layers.Layer):
                 setter(f.read(), path)
         self.built = True
 
+    @property
+    def spm_model(self) -> bytes | None:
+        """The SentencePiece model's bytes (None for a WordPiece vocab)."""
+        return self._spm_model
+
+    @property
+    def vocab(self) -> bytes | None:
+        """The WordPiece vocab.txt's bytes (None for SentencePiece)."""
+        return self._vocab
+
     def _set_spm_model(self, spm_model: bytes, source: str) -> None:
         try:
             tokenizer = in_graph.InGraphTokenizer(

@@ -405,8 +405,8 @@ def _tokenizer_files(preprocessor: Preprocessor | None
                      ) -> tuple[str | None, str | None]:
     """(spm_model_file, vocab_file): the preprocessor's vocabulary written
     to a local file, which the runners' Python conversion reads."""
-    spm_model = getattr(preprocessor, "_spm_model", None)
-    vocab = getattr(preprocessor, "_vocab", None)
+    spm_model = getattr(preprocessor, "spm_model", None)
+    vocab = getattr(preprocessor, "vocab", None)
     if spm_model is None and vocab is None:
         raise ValueError("these task models convert text with the runners' "
                          "Python feature code: pass a Preprocessor built "
