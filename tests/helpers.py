@@ -62,3 +62,24 @@ def expected_best_checkpoint(history: dict, key: str) -> str:
     top = max(h[key] for h in history.values())
     return min((h["global_step"], name) for name, h in history.items()
                if h[key] == top)[1]
+
+
+def assert_gradients_match(variables, grads, runner_variables, runner_grads,
+                           min_compared: int) -> None:
+    """Each gradient of `variables` equals the runner's for the variable of
+    the same path (None where the runner's is None); at least
+    `min_compared` are compared, so an empty match cannot pass."""
+    import tensorflow as tf
+
+    by_path = dict(zip([v.path for v in runner_variables], runner_grads))
+    compared = 0
+    for variable, grad in zip(variables, grads):
+        if grad is None:
+            assert by_path[variable.path] is None, variable.path
+            continue
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(grad).numpy(),
+            tf.convert_to_tensor(by_path[variable.path]).numpy(),
+            rtol=1e-5, atol=1e-7, err_msg=variable.path)
+        compared += 1
+    assert compared > min_compared, compared
