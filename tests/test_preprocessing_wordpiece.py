@@ -188,3 +188,42 @@ def test_bad_vocab_inputs_are_named(vocab_file, tiny_spm, tmp_path):
     latin1.write_bytes(b"[UNK]\n[CLS]\n[SEP]\ncaf\xe9\n")
     with pytest.raises(ValueError, match="latin1.txt:4: not UTF-8"):
         Preprocessor(vocab_file=str(latin1))
+
+
+def test_classifier_export_with_a_vocab_serves_text(vocab_file, tmp_path):
+    """--vocab_file runs export serve_text with the WordPiece tokenizer:
+    its logits equal the model's on the Preprocessor's features, and
+    albert_tf.load rebuilds the same preprocessor from the export."""
+    import helpers
+    from albert_tf import AlbertClassifier
+    from albert_tf import loading
+    from albert_tf.serving import export
+
+    vocab_size = len(wordpiece.load_vocab(vocab_file))
+    model = AlbertClassifier(helpers.tiny_config(
+        vocab_size=vocab_size, max_position_embeddings=SEQ), num_labels=2)
+    helpers.randomize(model)
+    directory = export.export_classifier(
+        model, str(tmp_path / "export"), label_list=["neg", "pos"],
+        is_regression=False, spm_model_file=None, vocab_file=vocab_file,
+        do_lower_case=True, max_seq_length=SEQ)
+    texts = ["Crème brûlée, naïve café!", "中国人民 hello世界"]
+    features = Preprocessor(vocab_file=vocab_file, sequence_length=SEQ)(
+        tf.constant(texts))
+    served = tf.saved_model.load(directory).signatures["serve_text"](
+        text=tf.constant(texts))
+    np.testing.assert_allclose(served["logits"].numpy(),
+                               np.asarray(model(features)["logits"]),
+                               atol=1e-5)
+    loaded, preprocessor = loading.load(directory, task="classification")
+    np.testing.assert_array_equal(
+        preprocessor(tf.constant(texts))["input_ids"].numpy(),
+        features["input_ids"].numpy())
+    with pytest.raises(ValueError, match="beyond the model's vocab_size"):
+        export.export_classifier(
+            AlbertClassifier(helpers.tiny_config(vocab_size=10,
+                                                 max_position_embeddings=SEQ),
+                             num_labels=2),
+            str(tmp_path / "small"), label_list=None, is_regression=False,
+            spm_model_file=None, vocab_file=vocab_file, do_lower_case=True,
+            max_seq_length=SEQ)

@@ -41,6 +41,7 @@ from albert_tf import quiet
 from albert_tf.serving import checks as serving_checks
 from albert_tf.tokenization import full_tokenizer
 from albert_tf.tokenization import in_graph
+from albert_tf.tokenization import wordpiece
 
 # Fixed by the original vocabulary (FullTokenizer checks them on load).
 CLS_ID = full_tokenizer.SPM_SPECIAL_IDS["[CLS]"]
@@ -162,8 +163,19 @@ def _check_max_seq_length(model: keras.Model, max_seq_length: int) -> None:
 
 
 def _tokenizer(spm_model_file: str | None, do_lower_case: bool,
-               vocab_size: int) -> tuple[in_graph.InGraphTokenizer | None,
-                                         list[str] | None]:
+               vocab_size: int, vocab_file: str | None = None
+               ) -> tuple[in_graph.InGraphTokenizer | None,
+                          list[str] | None]:
+    """The in-graph tokenizer and the pieces; WordPiece (vocab_file) only
+    where a caller passes it: text classification and multiple choice."""
+    if not spm_model_file and vocab_file:
+        vocab = wordpiece.load_vocab(vocab_file)
+        if max(vocab.values()) >= vocab_size:
+            raise ValueError(f"vocab_file {vocab_file} has ids up to "
+                             f"{max(vocab.values())}, beyond the model's "
+                             f"vocab_size={vocab_size}")
+        return in_graph.InGraphWordpieceTokenizer(
+            vocab, do_lower_case=do_lower_case), list(vocab)
     if not spm_model_file:
         logging.warning("No spm_model_file: the export has no raw-text "
                         "signatures, only serving_default on ids.")
@@ -203,24 +215,31 @@ EXPORT_INFO_NAME = "albert_tf_export.json"
 EXPORT_SPM_NAME = "spiece.model"
 
 
+EXPORT_VOCAB_NAME = "vocab.txt"
+
+
 def _write_assets(directory: str, model: keras.Model,
-                  spm_model_file: str | None, info: dict) -> None:
-    """albert_config.json, the SentencePiece model and EXPORT_INFO_NAME."""
+                  spm_model_file: str | None, info: dict,
+                  vocab_file: str | None = None) -> None:
+    """albert_config.json, the tokenizer's file and EXPORT_INFO_NAME."""
     assets = fileio.join(directory, "assets")
     tf.io.gfile.makedirs(assets)
     fileio.write_atomic(fileio.join(assets, "albert_config.json"),
                         model.config.to_json_string())
-    if spm_model_file:
-        with tf.io.gfile.GFile(spm_model_file, "rb") as f:
-            fileio.write_atomic(fileio.join(assets, EXPORT_SPM_NAME),
-                                f.read())
+    for path, name in ((spm_model_file, EXPORT_SPM_NAME),
+                       (None if spm_model_file else vocab_file,
+                        EXPORT_VOCAB_NAME)):
+        if path:
+            with tf.io.gfile.GFile(path, "rb") as f:
+                fileio.write_atomic(fileio.join(assets, name), f.read())
     info = {"model": type(model).__name__, **info}
     fileio.write_atomic(fileio.join(assets, EXPORT_INFO_NAME),
                         json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def _save(module: tf.Module, export_dir: str, signatures: dict, *,
-          spm_model_file: str | None = None, **info) -> str:
+          spm_model_file: str | None = None, vocab_file: str | None = None,
+          **info) -> str:
     """tf.saved_model.save into a temporary sibling, then rename into place.
 
     `info` (do_lower_case, max_seq_length, labels...) goes to
@@ -243,7 +262,7 @@ def _save(module: tf.Module, export_dir: str, signatures: dict, *,
             tf.io.gfile.rmtree(tmp)
         with quiet.saved_model_logs():
             tf.saved_model.save(module, tmp, signatures=signatures)
-        _write_assets(tmp, module.model, spm_model_file, info)
+        _write_assets(tmp, module.model, spm_model_file, info, vocab_file)
         if tf.io.gfile.exists(export_dir):
             fileio.move_dir(export_dir, old)
         fileio.move_dir(tmp, export_dir)
@@ -472,16 +491,17 @@ class _PretrainerModule(_TextModule):
 def export_classifier(model: keras.Model, export_dir: str, *,
                       label_list: list[str] | None, is_regression: bool,
                       spm_model_file: str | None, do_lower_case: bool,
-                      max_seq_length: int) -> str:
+                      max_seq_length: int,
+                      vocab_file: str | None = None) -> str:
     """Writes an AlbertClassifier SavedModel; returns export_dir.
 
     Signatures: `serving_default` (ids -> logits [B, C], probabilities
     [B, C], predictions [B]; regression adds score [B]); `serve_examples`
     (`input`: serialized tf.Example [B] with int64 input_ids, input_mask,
     segment_ids [max_seq_length], other features ignored: the original's
-    export); with spm_model_file, `serve_text` (text [B]) and
-    `serve_text_pair` (text_a, text_b [B]), which add `label` [B] (the
-    label name) for classification.
+    export); with spm_model_file (or a WordPiece vocab_file),
+    `serve_text` (text [B]) and `serve_text_pair` (text_a, text_b [B]),
+    which add `label` [B] (the label name) for classification.
     """
     _check_max_seq_length(model, max_seq_length)
     num_labels = model.num_labels
@@ -497,12 +517,13 @@ def export_classifier(model: keras.Model, export_dir: str, *,
                              f"num_labels={num_labels}")
         label_list = [str(label) for label in label_list]
     tokenizer, _ = _tokenizer(spm_model_file, do_lower_case,
-                              model.config.vocab_size)
+                              model.config.vocab_size, vocab_file)
     module = _ClassifierModule(model, tokenizer, max_seq_length,
                                None if is_regression else label_list,
                                is_regression)
     return _save(module, export_dir, module.signatures(),
-                 spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+                 spm_model_file=spm_model_file, vocab_file=vocab_file,
+                 do_lower_case=do_lower_case,
                  max_seq_length=max_seq_length, num_labels=num_labels,
                  label_list=label_list, is_regression=is_regression)
 
@@ -568,7 +589,8 @@ class _MultipleChoiceModule(tf.Module):
 
 def export_multiple_choice(model: keras.Model, export_dir: str, *,
                            spm_model_file: str | None, do_lower_case: bool,
-                           max_seq_length: int, max_qa_length: int) -> str:
+                           max_seq_length: int, max_qa_length: int,
+                           vocab_file: str | None = None) -> str:
     """Writes an AlbertMultipleChoice (RACE) SavedModel; returns export_dir.
 
     Signatures: `serving_default` (input_ids, input_mask, segment_ids int32
@@ -581,7 +603,7 @@ def export_multiple_choice(model: keras.Model, export_dir: str, *,
 
     _check_max_seq_length(model, max_seq_length)
     tokenizer, _ = _tokenizer(spm_model_file, do_lower_case,
-                              model.config.vocab_size)
+                              model.config.vocab_size, vocab_file)
     builder = None
     if tokenizer is not None:
         builder = race.RaceTextBuilder(tokenizer, max_seq_length,
@@ -596,6 +618,7 @@ def export_multiple_choice(model: keras.Model, export_dir: str, *,
             module.serve_choice, input_signature=[
                 _TEXT, _TEXT, _TEXT])  # [B], [B], [B, C], checked.
     return _save(module, export_dir, signatures,
-                 spm_model_file=spm_model_file, do_lower_case=do_lower_case,
+                 spm_model_file=spm_model_file, vocab_file=vocab_file,
+                 do_lower_case=do_lower_case,
                  max_seq_length=max_seq_length, max_qa_length=max_qa_length,
                  num_choices=model.num_choices)

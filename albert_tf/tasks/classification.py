@@ -212,7 +212,7 @@ class ClassificationTask:
             is_regression=self.processor.is_regression,
             spm_model_file=self.spm_model_file,
             do_lower_case=self.do_lower_case,
-            max_seq_length=self.max_seq_length)
+            max_seq_length=self.max_seq_length, vocab_file=self.vocab_file)
 
     def export_tflite(self, model: keras.Model, tflite_dir: str) -> None:
         from albert_tf.serving import tflite  # Only TFLite exports need it.
