@@ -474,3 +474,27 @@ def test_the_heartbeat_says_why_it_stops(tmp_path, monkeypatch, caplog):
     assert _warnings(caplog) == [
         f"Lost the lock {path} (now: pid 42 on elsewhere, started {when}: "
         "other); the heartbeat stops"]
+
+
+def test_a_failed_heartbeat_write_is_logged_and_the_beat_goes_on(
+        tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="absl")
+    monkeypatch.setattr(run_dir, "HEARTBEAT_S", 0.05)
+    attempts = []
+
+    def failing_write(path, text):
+        attempts.append(path)
+        raise OSError("disk full")
+
+    lock = run_dir.RunLock(str(tmp_path), "train")
+    lock.acquire()
+    monkeypatch.setattr(run_dir.fileio, "write_atomic", failing_write)
+    assert lock._thread.name == "run-lock-heartbeat"
+    time.sleep(0.4)
+    assert lock._thread.is_alive()  # Still beating after failures.
+    lock.release()
+    assert len(attempts) >= 2
+    warnings = _warnings(caplog)
+    assert warnings[0] == "Lock heartbeat failed: disk full"
+    assert set(warnings) == {"Lock heartbeat failed: disk full"}
+    assert not os.path.exists(tmp_path / "train.lock")  # Still released.
