@@ -498,3 +498,19 @@ def test_a_failed_heartbeat_write_is_logged_and_the_beat_goes_on(
     assert warnings[0] == "Lock heartbeat failed: disk full"
     assert set(warnings) == {"Lock heartbeat failed: disk full"}
     assert not os.path.exists(tmp_path / "train.lock")  # Still released.
+
+
+def test_a_new_lock_records_its_start_and_a_cut_command(tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setattr(run_dir.sys, "argv", ["run_squad.py", "x" * 600])
+    before = time.time()
+    lock = run_dir.RunLock(str(tmp_path), "train")
+    lock.acquire()
+    try:
+        info = _read_json(tmp_path / "train.lock")
+    finally:
+        lock.release()
+    after = time.time()
+    # The command line, cut at 500 characters: "run_squad.py " is 13.
+    assert info["command"] == "run_squad.py " + "x" * 487
+    assert before <= info["started"] == info["heartbeat"] <= after
