@@ -37,10 +37,10 @@ constants_v2) replaces each variable by one constant that all those reads
 use, and the flatbuffer stores one buffer per constant, so a 12-layer,
 1-group model stores its layer once: the constant buffers add up to the
 parameter bytes, and the rest of the file is op metadata (about 18 KB per
-layer application, measured). ALBERT-base's float32 file is 47.7 MB for
-46.7 MB of parameters (bench/results/tflite_issue20.json);
-tests/test_tflite.py checks 6 layers in 1 group. The converter's own path is not used:
-it keeps Keras 3's variables as TFLite resource variables with no
+layer application, measured). ALBERT-base's float32 ids file is 46.9 MB
+for 46.7 MB of parameters (bench/results/tflite_issue20.json);
+tests/test_tflite.py checks 6 layers in 1 group. The converter's own path
+is not used: it keeps Keras 3's variables as TFLite resource variables with no
 initializer (experimental_enable_resource_variables; NaN outputs), which
 would also keep dynamic-range quantization off the weights.
 
