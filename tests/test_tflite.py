@@ -322,3 +322,42 @@ def test_text_classifier_task_exports_with_its_preprocessor(tiny_spm,
     got = _runner(str(tmp_path / "t"), "encoder_text.float32.tflite",
                   "serve_text")(text=np.array([long_text]))
     assert got["sequence_output"].shape == (1, 11, 16)
+
+
+@pytest.mark.slow
+def test_run_classifier_writes_tflite_dir(tiny_spm, tmp_path):
+    """--tflite_dir alone on a trained run: the best checkpoint's files."""
+    import json
+    import subprocess
+    import sys
+
+    import helpers
+    from test_run_classifier import ENV
+    from test_run_classifier import ROOT
+    from test_run_classifier import SEQ
+    from test_run_classifier import _glue_data
+
+    _glue_data(tmp_path / "glue", "sst-2")
+    config = tmp_path / "albert_config.json"
+    config.write_text(json.dumps(helpers.tiny_config(
+        vocab_size=320, max_position_embeddings=SEQ).to_dict()))
+    common = ["--task_name=sst-2", f"--data_dir={tmp_path / 'glue'}",
+              f"--albert_config_file={config}",
+              f"--spm_model_file={tiny_spm['model']}",
+              f"--output_dir={tmp_path / 'out'}", f"--max_seq_length={SEQ}",
+              "--train_batch_size=4", "--eval_batch_size=3"]
+    for args in (["--do_train", "--train_step=2",
+                  "--save_checkpoints_steps=2", "--iterations_per_loop=2"],
+                 [f"--tflite_dir={tmp_path / 'tflite'}"]):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "run_classifier.py"), *common,
+             *args], env=ENV, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "tflite" / tflite.MANIFEST
+                           ).read_text())
+    assert manifest["labels"] == ["0", "1"]
+    assert manifest["max_seq_length"] == SEQ
+    assert len(manifest["files"]) == 12  # 2 kinds x ids/text x 3 forms
+    runner = _runner(str(tmp_path / "tflite"),
+                     "classifier_text.int8.tflite", "serve_text")
+    assert runner(text=np.array(["kari tone"]))["logits"].shape == (1, 2)
