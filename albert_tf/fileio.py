@@ -14,7 +14,7 @@ import json
 import os
 import posixpath
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import tensorflow as tf
 
@@ -155,6 +155,42 @@ def move_dir(src: str, dst: str) -> None:
 
 
 _TEMP = re.compile(r"\.tmp(\d+)$")
+
+
+def replace_dir(directory: str, write: Callable[[str], None],
+                check: Callable[[str], None] | None = None) -> str:
+    """Fills a temporary sibling with `write(tmp)`, then renames it into
+    place; returns the absolute `directory`. `check(directory)` runs first
+    and raises if what is there may not be replaced.
+
+    A reader never sees a half-written directory, and a failed write
+    leaves the old one. The sibling is hidden and not prefixed by
+    `directory`: prefix-keyed file systems (ram://, object stores) would
+    count it as its contents.
+    """
+    directory = os.fspath(directory)
+    if "://" not in directory:
+        directory = os.path.abspath(directory)
+    directory = directory.rstrip("/")
+    if check is not None:
+        check(directory)
+    parent, name = os.path.split(directory)
+    tmp = temp_path(join(parent, f".{name}"))
+    old = join(parent, f".{name}.old{os.getpid()}")
+    tf.io.gfile.makedirs(parent)
+    try:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+        write(tmp)
+        if tf.io.gfile.exists(directory):
+            move_dir(directory, old)
+        move_dir(tmp, directory)
+        if tf.io.gfile.exists(old):
+            tf.io.gfile.rmtree(old)
+    finally:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+    return directory
 
 
 def _pid_alive(pid: int) -> bool:

@@ -29,7 +29,6 @@ renamed into place, so an existing export is never left half-overwritten.
 from __future__ import annotations
 
 import json
-import os
 
 import keras
 import sentencepiece as spm
@@ -246,31 +245,12 @@ def _save(module: tf.Module, export_dir: str, signatures: dict, *,
     assets/albert_tf_export.json beside the config and the tokenizer, so
     `albert_tf.load(export_dir)` rebuilds the model and its Preprocessor.
     """
-    export_dir = os.fspath(export_dir)
-    if "://" not in export_dir:
-        export_dir = os.path.abspath(export_dir)
-    export_dir = export_dir.rstrip("/")
-    _check_export_dir(export_dir)
-    parent, name = os.path.split(export_dir)
-    # Hidden siblings that export_dir is not a prefix of: prefix-keyed file
-    # systems (ram://, object stores) would count them as its contents.
-    tmp = fileio.temp_path(fileio.join(parent, f".{name}"))
-    old = fileio.join(parent, f".{name}.old{os.getpid()}")
-    tf.io.gfile.makedirs(parent)
-    try:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
+    def write(tmp: str) -> None:
         with quiet.saved_model_logs():
             tf.saved_model.save(module, tmp, signatures=signatures)
         _write_assets(tmp, module.model, spm_model_file, info, vocab_file)
-        if tf.io.gfile.exists(export_dir):
-            fileio.move_dir(export_dir, old)
-        fileio.move_dir(tmp, export_dir)
-        if tf.io.gfile.exists(old):
-            tf.io.gfile.rmtree(old)
-    finally:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
+
+    export_dir = fileio.replace_dir(export_dir, write, _check_export_dir)
     if not _is_saved_model(export_dir):
         raise RuntimeError(f"export to {export_dir} left no saved_model.pb")
     logging.info("Exported SavedModel to %s with signatures %s", export_dir,

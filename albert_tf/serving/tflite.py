@@ -51,7 +51,6 @@ into place, as export.py does for SavedModels.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from typing import Sequence
 
@@ -298,32 +297,14 @@ def _write_dir(out_dir: str, files: dict[str, bytes], manifest: dict) -> str:
     """Writes files + manifest into a temporary sibling, renamed into place
     (the SavedModel export's convention), so a reader never sees a
     half-written export and a failed export leaves the old one."""
-    out_dir = os.fspath(out_dir)
-    if "://" not in out_dir:
-        out_dir = os.path.abspath(out_dir)
-    out_dir = out_dir.rstrip("/")
-    _check_out_dir(out_dir)
-    parent, name = os.path.split(out_dir)
-    tmp = fileio.temp_path(fileio.join(parent, f".{name}"))
-    old = fileio.join(parent, f".{name}.old{os.getpid()}")
-    tf.io.gfile.makedirs(parent)
-    try:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
+    def write(tmp: str) -> None:
         tf.io.gfile.makedirs(tmp)
         for filename, data in files.items():
             with tf.io.gfile.GFile(fileio.join(tmp, filename), "wb") as f:
                 f.write(data)
         fileio.write_json_atomic(fileio.join(tmp, MANIFEST), manifest)
-        if tf.io.gfile.exists(out_dir):
-            fileio.move_dir(out_dir, old)
-        fileio.move_dir(tmp, out_dir)
-        if tf.io.gfile.exists(old):
-            tf.io.gfile.rmtree(old)
-    finally:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
-    return out_dir
+
+    return fileio.replace_dir(out_dir, write, _check_out_dir)
 
 
 # --------------------------------------------------------------------------
