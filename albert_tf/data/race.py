@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Optional, Sequence, Union
 
 from absl import logging

@@ -26,7 +26,6 @@ from albert_tf.data import glue
 from albert_tf.metrics import glue as glue_metrics
 from albert_tf.models import AlbertClassifier
 from albert_tf.serving import export
-from albert_tf.tasks import finetune
 from albert_tf.tokenization import full_tokenizer
 
 SUBMISSION_FILE = "submit_results.tsv"

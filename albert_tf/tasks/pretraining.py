@@ -11,7 +11,6 @@ import os
 
 import keras
 import tensorflow as tf
-from absl import logging
 from keras import ops
 
 from albert_tf import fileio

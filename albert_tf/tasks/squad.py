@@ -20,7 +20,6 @@ import dataclasses
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 from keras import ops
