@@ -182,9 +182,15 @@ def run_module(name: str, spec: dict, work_dir: pathlib.Path,
             counts[survivor["status"]] -= 1
         codes = {k: codes[k] for k in selection}
         sampled = selection if previous["sample"] else None
+        # A survivor the rerun did not reach (cut short) keeps its verdict.
+        earlier = {s["mutant"]: s for s in previous["survivors"]}
     survivors = []
     for mutant, code in sorted(codes.items()):
         kind = _classify(code)
+        if kind == "not_checked" and previous is not None:
+            counts[earlier[mutant]["status"]] += 1
+            survivors.append(dict(earlier[mutant], rerun=False))
+            continue
         counts[kind] += 1
         if kind in ("survived", "no_tests", "suspicious"):
             survivors.append({"mutant": mutant, "status": kind,
