@@ -435,6 +435,54 @@ def test_make_dataset_cuts_every_sequence_feature(tmp_path, v2):
     if v2:
         np.testing.assert_array_equal(batch["p_mask"][1],
                                       [0, 1, 1, 0, 1, 1, 1, 1])
-    # Without dynamic padding: the full 16.
-    batch = next(iter(squad.make_dataset(path, 16, 2, False, v2)))
+    # Without dynamic padding: the full 16. A last, short batch is kept
+    # by default (batch size 3, 2 features).
+    batch = next(iter(squad.make_dataset(path, 16, 3, False, v2)))
     assert batch["input_ids"].shape == (2, 16)
+
+
+def test_write_features_logs_what_it_wrote(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="absl")
+    path = str(tmp_path / "eval.tf_record")
+    left = str(tmp_path / "left.json")
+    options = squad.FeatureOptions(max_seq_length=16, doc_stride=8,
+                                   max_query_length=4)
+    examples = [_example("a b c", qid="1"), _example("a", qid="2")]
+    squad.write_features(examples, WordModel(), options, False, path)
+    squad.write_features(examples, WordModel(), options, False, path, left)
+    wrote = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("Wrote")]
+    assert wrote == [f"Wrote 2 features of 2 examples to {path}",
+                     f"Wrote 2 features of 2 examples to {path} and {left}"]
+
+
+def test_no_feature_at_all_is_an_error_naming_the_source(tmp_path):
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"data": [{"paragraphs": [
+        {"context": "a b", "qas": [
+            {"id": "1", "question": "q", "answers": [
+                {"text": "b", "answer_start": 1}]}]}]}]}))
+    out = tmp_path / "train.tf_record"
+    with pytest.raises(ValueError) as e:
+        squad.write_train_features(str(train), WordModel(), OPTIONS,
+                                   str(out))
+    assert str(e.value) == (
+        f"{train}: no features from its 1 questions (1 skipped; most common "
+        "reason, 1 questions: answer_start does not point at the answer "
+        "text (or the text is empty)); nothing to train on. The skipped "
+        "questions are named in the warnings above.")
+    assert not out.exists() and list(tmp_path.iterdir()) == [train]
+    # Without a source, the feature file is named.
+    with pytest.raises(ValueError, match=f"^{out}: no features"):
+        squad.write_features([_example("a b", text="b", start=1)],
+                             WordModel(), OPTIONS, True, str(out))
+
+
+def test_a_paragraph_without_qas_names_the_file(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"data": [{"paragraphs": [
+        {"context": "a b"}]}]}))
+    with pytest.raises(ValueError) as e:
+        squad.read_squad_examples(str(path), False)
+    assert str(e.value) == (f"{path}: data[0].paragraphs[0]: missing key "
+                            "'qas'")
