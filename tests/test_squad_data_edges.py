@@ -308,6 +308,18 @@ def test_lcs_alignment_at_exactly_eighty_percent():
     assert squad.lcs_alignment("a", "", False) is None
 
 
+def test_lcs_alignment_path_along_the_edge_of_the_band():
+    # 30 distinct characters; the pieces drop the first 5 and add 5 others
+    # at the end: n = m = 30, so the band is |n - m| + 5 = 5 wide each
+    # side. Backtracking from the end first skips the 5 added characters
+    # (j - i = -5: the band's first column), then matches 25 on that
+    # column: 25 > 0.8 * 30 = 24, aligned.
+    paragraph = "abcdefghijklmnopqrstuvwxyz0123"
+    pieces = paragraph[5:] + "VWXYZ"
+    assert squad.lcs_alignment(paragraph, pieces, False) == (
+        [None] * 5 + list(range(25)), list(range(5, 30)) + [None] * 5)
+
+
 def test_lcs_table_value_when_the_corner_is_the_first_band_column():
     # n = 2, m = 1, max_dist = 1: the corner (1, 0) is k = 0 of row 1.
     score, _ = squad._lcs_backpointers(["a", "b"], "a", 1)
