@@ -147,3 +147,15 @@ def test_two_adamw_steps_by_hand():
                 params[i] -= 0.1 * (u + decay * params[i])
         np.testing.assert_allclose(kernel.numpy(), w, rtol=1e-5)
         np.testing.assert_allclose(bias.numpy(), b, rtol=1e-5)
+
+
+def test_adamw_name_and_slot_names_are_the_originals():
+    # Slots as the original's "<variable>/adam_m" and "/adam_v" (here Keras
+    # joins them with "_"), under the optimizer's default name.
+    optimizer = AdamWeightDecayOptimizer()
+    kernel = keras.Variable(np.zeros(2, np.float32), name="kernel")
+    optimizer.build([kernel])
+    assert optimizer.name == "adam_weight_decay"
+    assert [v.path for v in optimizer.variables] == [
+        "adam_weight_decay/iteration", "adam_weight_decay/learning_rate",
+        "adam_weight_decay/kernel_adam_m", "adam_weight_decay/kernel_adam_v"]
