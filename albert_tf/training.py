@@ -587,8 +587,14 @@ class Trainer:
                 continue
             try:
                 self.checkpoint.read(path).expect_partial()
-            except (tf.errors.NotFoundError, tf.errors.DataLossError) as e:
-                # Deleted or being replaced by the training job's manager.
+            except tf.errors.OpError as e:
+                # Deleted or being replaced by the training job's manager:
+                # the checkpoint reader reports a data file gone or an
+                # index read half written as UNKNOWN, not NotFound.
+                if not isinstance(e, (tf.errors.NotFoundError,
+                                      tf.errors.DataLossError)) and (
+                        e.error_code != tf.errors.UNKNOWN):
+                    raise
                 logging.warning("Skipping %s: %s", path, e)
                 continue
             results = dict(evaluate_fn())
