@@ -81,6 +81,11 @@ def test_check_text_names_the_surrogate():
     text.check_text("fine")
     with pytest.raises(ValueError, match="preprocess_text: lone surrogate"):
         text.preprocess_text("\udc80")
+    with pytest.raises(ValueError, match="^preprocess_text: lone surrogate "
+                       "U\\+DC80 at position 1"):
+        text.preprocess_text_hf("a\udc80")
+    with pytest.raises(ValueError, match="^encode_pieces: lone surrogate"):
+        text.encode_pieces(FakeSp(), "\ud800")
 
 
 # --- The per-code-point tables of the in-graph tokenizer ---------------------
