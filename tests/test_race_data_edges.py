@@ -1,9 +1,11 @@
 """albert_tf.data.race length boundaries, written out by hand."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from albert_tf.data import race
 from albert_tf.tokenization.full_tokenizer import FullTokenizer
@@ -180,3 +182,30 @@ def test_process_text_preprocesses_only_with_spm():
         "Héllo  Wörld") == "Hello World"
     assert race.RaceProcessor(use_spm=False).process_text(
         "Héllo  Wörld") == "Héllo  Wörld"
+
+
+def test_write_features_replaces_a_file_and_logs_real_tokens(tmp_path, words,
+                                                             caplog):
+    caplog.set_level(logging.INFO, logger="absl")
+    path = tmp_path / "race.tf_record"
+    path.write_text("an older cache")
+    examples = [_ex("a b", ["q x", "y", "z", "w"], 0)]
+    assert race.write_features(examples, 8, 3, words, str(path)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.tf_record"]
+    record = next(iter(tf.data.TFRecordDataset(str(path)))).numpy()
+    feature = tf.train.Example.FromString(record).features.feature
+    assert list(feature["input_ids"].int64_list.value)[:8] == [
+        2, 4, 5, 3, 10, 11, 3, 0]
+    messages = [r.getMessage() for r in caplog.records if r.name == "absl"]
+    # Each choice's real pieces only, not its padding.
+    assert "  choice A: [CLS] a b [SEP] q x [SEP]" in messages
+    assert "  choice B: [CLS] a b [SEP] y [SEP]" in messages
+
+
+def test_an_article_that_is_not_a_string_is_named(tmp_path):
+    article = _art("1")
+    article["article"] = ["a", "b"]
+    directory = _write_level(tmp_path, "dev", "high", [article])
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(high_only=True).get_dev_examples(str(tmp_path))
+    assert str(e.value) == f"{directory}/0.txt: 'article' must be a string"
