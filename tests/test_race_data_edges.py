@@ -209,3 +209,10 @@ def test_an_article_that_is_not_a_string_is_named(tmp_path):
     with pytest.raises(ValueError) as e:
         race.RaceProcessor(high_only=True).get_dev_examples(str(tmp_path))
     assert str(e.value) == f"{directory}/0.txt: 'article' must be a string"
+
+
+def test_both_level_filters_are_refused_with_the_full_message():
+    with pytest.raises(ValueError) as e:
+        race.RaceProcessor(high_only=True, middle_only=True)
+    assert str(e.value) == ("high_only and middle_only are both set: that "
+                            "selects no RACE level; set at most one")
