@@ -227,3 +227,29 @@ def test_classifier_export_with_a_vocab_serves_text(vocab_file, tmp_path):
             str(tmp_path / "small"), label_list=None, is_regression=False,
             spm_model_file=None, vocab_file=vocab_file, do_lower_case=True,
             max_seq_length=SEQ)
+
+
+@pytest.mark.parametrize("kind", ["spm", "vocab"])
+def test_keras_export_savedmodel_carries_the_tokenizer(kind, vocab_file,
+                                                       tiny_spm, tmp_path):
+    """Model.export (a SavedModel) of strings -> Preprocessor keeps the
+    tokenizer inside: the reloaded `serve` gives the same features after
+    the vocabulary file is gone."""
+    import shutil
+
+    source = tmp_path / ("v.txt" if kind == "vocab" else "m.model")
+    shutil.copy(vocab_file if kind == "vocab" else tiny_spm["model"], source)
+    preprocessor = (Preprocessor(vocab_file=str(source), sequence_length=SEQ)
+                    if kind == "vocab" else
+                    Preprocessor(str(source), sequence_length=SEQ))
+    text = keras.Input(shape=(), dtype="string")
+    model = keras.Model(text, preprocessor(text))
+    path = str(tmp_path / "saved")
+    model.export(path, format="tf_saved_model", verbose=False)
+    source.unlink()
+    inputs = tf.constant(["Hello World, crème brûlée 1,000", "中国 ok"])
+    got = tf.saved_model.load(path).serve(inputs)
+    want = preprocessor(inputs)
+    assert int(want["input_mask"].numpy().sum()) > 8
+    for key in want:
+        np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())
