@@ -498,3 +498,38 @@ def test_a_paragraph_without_qas_names_the_file(tmp_path):
         squad.read_squad_examples(str(path), False)
     assert str(e.value) == (f"{path}: data[0].paragraphs[0]: missing key "
                             "'qas'")
+
+
+def test_alignment_lowercases_the_context_only_when_asked():
+    assert squad.lcs_alignment("Ab", "ab", True) == ([0, 1], [0, 1])
+    # Without lowercasing "A" matches nothing: 1 of 2 < 80%.
+    assert squad.lcs_alignment("Ab", "ab", False) is None
+
+
+def test_eval_features_keep_the_examples_impossibility():
+    _, feats = squad.example_features(_example("a b", impossible=True), 0,
+                                      WordModel(), OPTIONS, False)
+    assert [f.is_impossible for f in feats] == [True]
+
+
+def test_a_missing_paragraphs_list_names_its_entry(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"data": [{"paragraphs": []}, {"x": 1}]}))
+    with pytest.raises(ValueError) as e:
+        squad.read_squad_examples(str(path), False)
+    assert str(e.value) == f"{path}: data[1]: missing key 'paragraphs'"
+
+
+def test_an_incomplete_eval_features_file_says_how_many_were_read(
+        tmp_path):
+    path = str(tmp_path / "left.json")
+    squad.write_features([_example("a b", qid="1")], WordModel(), OPTIONS,
+                         False, str(tmp_path / "f.tf_record"), path)
+    with open(path) as f:
+        value = json.load(f)
+    value["num_features"] = 3
+    with open(path, "w") as f:
+        json.dump(value, f)
+    with pytest.raises(ValueError) as e:
+        squad.read_eval_features(path)
+    assert str(e.value) == f"{path}: incomplete (num_features 3, read 1)"
