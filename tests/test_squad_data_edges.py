@@ -533,3 +533,26 @@ def test_an_incomplete_eval_features_file_says_how_many_were_read(
     with pytest.raises(ValueError) as e:
         squad.read_eval_features(path)
     assert str(e.value) == f"{path}: incomplete (num_features 3, read 1)"
+
+
+def test_feature_arrays_hold_the_tfrecord_values_in_memory():
+    model = WordModel()
+    _, feats = squad.example_features(_example("a b", text="b", start=2), 0,
+                                      model, OPTIONS, True)
+    arrays = squad.feature_arrays(feats, 8, is_training=True,
+                                  version_2_with_negative=True)
+    assert sorted(arrays) == sorted([
+        "unique_ids", "input_ids", "input_mask", "segment_ids", "p_mask",
+        "start_positions", "end_positions", "is_impossible"])
+    cls_, sep = model.PieceToId("[CLS]"), model.PieceToId("[SEP]")
+    np.testing.assert_array_equal(arrays["input_ids"], [
+        [cls_, *_ids(model, "q"), sep, *_ids(model, "a", "b"), sep, 0, 0]])
+    assert arrays["input_ids"].dtype == np.int32
+    np.testing.assert_array_equal(arrays["p_mask"], [[0, 1, 1, 0, 0, 1, 1,
+                                                      1]])
+    # "b" is context piece 1, at input position 3 + 1.
+    assert arrays["start_positions"].tolist() == [4]
+    assert arrays["unique_ids"].tolist() == [0]
+    v1 = squad.feature_arrays(feats, 8, False, False)
+    assert sorted(v1) == ["input_ids", "input_mask", "segment_ids",
+                          "unique_ids"]
