@@ -146,22 +146,8 @@ def load(source: str | os.PathLike, task: str | None = None, *,
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not one of "
                          f"{sorted(t for t in TASKS if t)} (or None)")
-    directory = resolve(source, cache_dir)
-    found = inspect(directory)
-    preset = PRESETS.get(os.fspath(source))
-    if preset is not None and preset.config is not None:
-        _check_preset(os.fspath(source), preset, found)
+    directory, found = open_source(source, cache_dir)
     info = found.export_info or {}
-    if (do_lower_case is not None and "do_lower_case" in info
-            and do_lower_case != info["do_lower_case"]):
-        raise ValueError(
-            f"do_lower_case={do_lower_case}, but {directory} was exported "
-            f"with do_lower_case={info['do_lower_case']}; its tokenizer "
-            f"would give other ids. Leave do_lower_case unset.")
-    if do_lower_case is None:
-        do_lower_case = info.get("do_lower_case", True)
-    if sequence_length is None:
-        sequence_length = info.get("max_seq_length", 512)
     cls = TASKS[task]
     kwargs = dict(task_kwargs)
     # The export's (or HF head's) size, unless the caller sets it.
@@ -174,16 +160,54 @@ def load(source: str | os.PathLike, task: str | None = None, *,
     report = checkpoints.load_pretrained(model, found.checkpoint)
     logging.info("Loaded %s (%s layout) into %s: %s", directory,
                  found.layout, type(model).__name__, report)
-    preprocessor = None
+    preprocessor = preprocessor_for(directory, found,
+                                    sequence_length=sequence_length,
+                                    do_lower_case=do_lower_case)
+    return model, preprocessor
+
+
+def open_source(source: str | os.PathLike, cache_dir: str | None = None
+                ) -> tuple[str, Found]:
+    """(directory, what it holds) of a preset, URL or directory; a preset's
+    archive must have the published architecture."""
+    directory = resolve(source, cache_dir)
+    found = inspect(directory)
+    preset = PRESETS.get(os.fspath(source))
+    if preset is not None and preset.config is not None:
+        _check_preset(os.fspath(source), preset, found)
+    return directory, found
+
+
+def preprocessor_for(directory: str, found: Found, *,
+                     sequence_length: int | None = None,
+                     do_lower_case: bool | None = None,
+                     preprocessor_class: type = Preprocessor,
+                     default_length: int = 512,
+                     **options) -> Preprocessor | None:
+    """The source's tokenizer as a Preprocessor (None, logged, without one).
+
+    sequence_length and do_lower_case default to an export's own, else
+    default_length and True; a do_lower_case that contradicts the
+    export's is an error, since its ids would differ.
+    """
+    info = found.export_info or {}
+    if (do_lower_case is not None and "do_lower_case" in info
+            and do_lower_case != info["do_lower_case"]):
+        raise ValueError(
+            f"do_lower_case={do_lower_case}, but {directory} was exported "
+            f"with do_lower_case={info['do_lower_case']}; its tokenizer "
+            f"would give other ids. Leave do_lower_case unset.")
+    if do_lower_case is None:
+        do_lower_case = info.get("do_lower_case", True)
+    if sequence_length is None:
+        sequence_length = info.get("max_seq_length", default_length)
+    kwargs = dict(do_lower_case=do_lower_case,
+                  sequence_length=sequence_length, **options)
     if found.spm_model_file:
-        preprocessor = Preprocessor(found.spm_model_file,
-                                    do_lower_case=do_lower_case,
-                                    sequence_length=sequence_length)
-    elif found.vocab_file:
-        preprocessor = Preprocessor(vocab_file=found.vocab_file,
-                                    do_lower_case=do_lower_case,
-                                    sequence_length=sequence_length)
-    elif _exists(directory, "tokenizer.json"):
+        return preprocessor_class(found.spm_model_file, **kwargs)
+    if found.vocab_file:
+        return preprocessor_class(vocab_file=found.vocab_file, **kwargs)
+    if _exists(directory, "tokenizer.json"):
         # transformers 5 saves ALBERT's tokenizer as tokenizer.json only.
         logging.warning(
             "%s has tokenizer.json but no SentencePiece model (%s): no "
@@ -194,7 +218,7 @@ def load(source: str | os.PathLike, task: str | None = None, *,
         logging.warning("%s has no tokenizer (%s, %s): no Preprocessor",
                         directory, ", ".join(_SPM_NAMES),
                         ", ".join(_VOCAB_NAMES))
-    return model, preprocessor
+    return None
 
 
 def resolve(source: str | os.PathLike, cache_dir: str | None = None) -> str:

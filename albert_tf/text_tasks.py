@@ -197,28 +197,31 @@ class TextTask(keras.Model):
     preprocessor_class = Preprocessor
 
     @classmethod
-    def from_preset(cls, source, *, sequence_length: int = 128,
-                    do_lower_case: bool = True, cache_dir: str | None = None,
+    def from_preset(cls, source, *, sequence_length: int | None = None,
+                    do_lower_case: bool | None = None,
+                    cache_dir: str | None = None,
                     preprocessor_options: dict | None = None, **kwargs):
         """The task model on a pretrained encoder, its tokenizer in front.
 
         source: whatever albert_tf.load takes (a preset such as
-        "albert_base_v2", an archive URL, a release / TF-Hub / HF / run
-        directory). Every encoder weight must load; the head starts fresh.
+        "albert_base_v2", an archive URL, a release / TF-Hub / HF / run /
+        export directory). Every encoder weight must load; the head starts
+        fresh. The Preprocessor is load's (sequence_length and
+        do_lower_case default to an export's own, else 128 and True).
         kwargs go to the model (e.g. num_labels).
         """
         from albert_tf import checkpoints
         from albert_tf import loading
 
-        directory = loading.resolve(source, cache_dir)
-        found = loading.inspect(directory)
-        if not found.spm_model_file:
-            raise ValueError(f"{directory}: no SentencePiece model "
-                             f"({' or '.join(loading._SPM_NAMES)}) to build "
-                             f"the Preprocessor from")
-        preprocessor = cls.preprocessor_class(
-            found.spm_model_file, do_lower_case=do_lower_case,
-            sequence_length=sequence_length, **(preprocessor_options or {}))
+        directory, found = loading.open_source(source, cache_dir)
+        preprocessor = loading.preprocessor_for(
+            directory, found, sequence_length=sequence_length,
+            do_lower_case=do_lower_case,
+            preprocessor_class=cls.preprocessor_class, default_length=128,
+            **(preprocessor_options or {}))
+        if preprocessor is None:
+            raise ValueError(f"{directory}: no tokenizer to build the "
+                             f"Preprocessor from (see the log)")
         model = cls(found.config, preprocessor=preprocessor, **kwargs)
         checkpoints.load_pretrained(model.ids_model, found.checkpoint)
         return model

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import albert_tf
 import helpers
 from albert_tf import AlbertPretrainer
 from albert_tf import checkpoints
@@ -214,6 +215,14 @@ def test_albert_tf_export_directory(tiny_spm, tmp_path):
         np.asarray(model.encoder(features)["pooled_output"]), atol=1e-6)
     with pytest.raises(ValueError, match="exported with do_lower_case=False"):
         loading.load(directory, do_lower_case=True)
+    # from_preset builds its Preprocessor the same way.
+    text_model = albert_tf.AlbertTextClassifier.from_preset(directory,
+                                                            num_labels=3)
+    assert text_model.preprocessor.do_lower_case is False
+    assert text_model.preprocessor.sequence_length == SEQ - 1
+    with pytest.raises(ValueError, match="exported with do_lower_case=False"):
+        albert_tf.AlbertTextClassifier.from_preset(
+            directory, num_labels=3, do_lower_case=True)
 
 
 def test_wordpiece_vocab_gives_a_preprocessor(saved, tiny_spm, tmp_path):
