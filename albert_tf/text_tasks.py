@@ -33,6 +33,7 @@ from keras import ops
 
 from albert_tf import losses
 from albert_tf import optimization
+from albert_tf import training as training_lib
 from albert_tf.config import AlbertConfig
 from albert_tf.data import conll
 from albert_tf.data import create_pretraining
@@ -526,15 +527,9 @@ class _FeatureTask(TextTask):
         up to the global batch's (Keras sums them)."""
         del y, sample_weight, training
         replicas = self.distribute_strategy.num_replicas_in_sync
-        context = tf.distribute.get_replica_context()
-        total = 0.0
-        for numerator, denominator in self.loss_terms(
-                y_pred, x, replicas).values():
-            if replicas > 1 and context is not None:
-                denominator = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                                 denominator)
-            total += numerator / denominator
-        return total
+        share = training_lib.replica_loss_shares(
+            self.loss_terms(y_pred, x, replicas), replicas)
+        return tf.add_n(list(share.values()))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._task_metrics is not None:

@@ -161,6 +161,22 @@ def checkpoint_step(path: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def replica_loss_shares(terms: dict, num_replicas: int) -> dict:
+    """{name: (numerator, denominator)} -> {name: this replica's share}.
+
+    Each numerator is divided by its denominator summed over the replicas,
+    so the replicas' gradients add up to the global batch's (the strategy
+    sums them). Called in a replica context (strategy.run, Keras fit).
+    """
+    context = tf.distribute.get_replica_context()
+    share = {}
+    for name, (num, den) in terms.items():
+        if num_replicas > 1:
+            den = context.all_reduce(tf.distribute.ReduceOp.SUM, den)
+        share[name] = num / den
+    return share
+
+
 class Trainer:
     """Owns the strategy, model, optimizer and checkpoints of one run."""
 
@@ -221,13 +237,9 @@ class Trainer:
     # ------------------------------------------------------------ steps ---
 
     def _loss(self, outputs, features):
-        terms = self.task.loss_terms(outputs, features, self.num_replicas)
-        context = tf.distribute.get_replica_context()
-        share = {}
-        for name, (num, den) in terms.items():
-            if self.num_replicas > 1:
-                den = context.all_reduce(tf.distribute.ReduceOp.SUM, den)
-            share[name] = num / den
+        share = replica_loss_shares(
+            self.task.loss_terms(outputs, features, self.num_replicas),
+            self.num_replicas)
         return tf.add_n(list(share.values())), share
 
     def _scale(self, loss):
