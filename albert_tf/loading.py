@@ -37,6 +37,7 @@ from albert_tf import models
 from albert_tf import run_dir
 from albert_tf.config import AlbertConfig
 from albert_tf.encoder import AlbertEncoder
+from albert_tf.preprocessing import MultipleChoicePreprocessor
 from albert_tf.preprocessing import Preprocessor
 from albert_tf.serving import export
 
@@ -137,7 +138,9 @@ def load(source: str | os.PathLike, task: str | None = None, *,
         task_kwargs: the model's own arguments (num_labels, num_choices...).
 
     Returns (model, preprocessor); the preprocessor is None when the source
-    has no tokenizer (neither a SentencePiece model nor a vocab.txt).
+    has no tokenizer (neither a SentencePiece model nor a vocab.txt). For
+    multiple_choice it is a MultipleChoicePreprocessor (article, question,
+    options in).
 
     Example:
         encoder, preprocessor = albert_tf.load("albert_base_v2")
@@ -160,9 +163,15 @@ def load(source: str | os.PathLike, task: str | None = None, *,
     report = checkpoints.load_pretrained(model, found.checkpoint)
     logging.info("Loaded %s (%s layout) into %s: %s", directory,
                  found.layout, type(model).__name__, report)
+    options = {}
+    if task == "multiple_choice":
+        # (article, question, options) in, as RACE's export builds them.
+        options = {"preprocessor_class": MultipleChoicePreprocessor}
+        if "max_qa_length" in info:
+            options["max_qa_length"] = info["max_qa_length"]
     preprocessor = preprocessor_for(directory, found,
                                     sequence_length=sequence_length,
-                                    do_lower_case=do_lower_case)
+                                    do_lower_case=do_lower_case, **options)
     return model, preprocessor
 
 

@@ -276,3 +276,31 @@ def test_hf_head_directory_sets_the_head_size(tiny_spm, tmp_path):
                         sequence_length=SEQ)[0].num_labels == 5
     with pytest.raises(ValueError, match=r"classifier\.bias.*\(5,\).*\(2,\)"):
         loading.load(directory, task="classification", num_labels=2)
+
+
+def test_multiple_choice_export_loads_with_its_preprocessor(tiny_spm,
+                                                          tmp_path):
+    """task="multiple_choice" gets a MultipleChoicePreprocessor with the
+    export's max_qa_length; the loaded pair equals the export's
+    serve_choice."""
+    from albert_tf import AlbertMultipleChoice
+    from albert_tf.preprocessing import MultipleChoicePreprocessor
+    from albert_tf.serving import export
+
+    model = AlbertMultipleChoice(_config())
+    helpers.randomize(model)
+    directory = export.export_multiple_choice(
+        model, str(tmp_path / "race"), spm_model_file=tiny_spm["model"],
+        do_lower_case=True, max_seq_length=SEQ, max_qa_length=4)
+    loaded, preprocessor = loading.load(directory, task="multiple_choice")
+    assert isinstance(preprocessor, MultipleChoicePreprocessor)
+    assert (preprocessor.max_qa_length, preprocessor.sequence_length) == (
+        4, SEQ)
+    inputs = (tf.constant(["The cat sat on the mat."]),
+              tf.constant(["Where did it sit? _"]),
+              tf.constant([["mat", "roof", "dog", "car"]]))
+    served = tf.saved_model.load(directory).signatures["serve_choice"](
+        article=inputs[0], question=inputs[1], options=inputs[2])
+    np.testing.assert_allclose(
+        np.asarray(loaded(preprocessor(inputs))["logits"]),
+        served["logits"].numpy(), atol=1e-5)
